@@ -1,0 +1,20 @@
+# The README's two commands are `make demo` and `make test`; both set up what is missing first.
+.PHONY: setup build test demo bench clean
+SHELL := /bin/bash
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+
+test: setup
+	@scripts/run_tests.sh -q
+
+demo: setup
+	@scripts/demo.sh
+
+bench: setup
+	@scripts/bench.sh
+
+clean:
+	rm -rf build install log
