@@ -37,6 +37,8 @@ setup(
     description="Language-grounded manipulation for ROS 2: CLIP/CLIPSeg grounding, VLA policy, MuJoCo sim.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "vla-ros = vla_ros.nodes.cli:main",
+        ],
     },
 )
