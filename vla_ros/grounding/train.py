@@ -1,0 +1,284 @@
+"""Train the offline grounding model on sim renders: `python -m vla_ros.grounding.train --data DIR --out DIR`.
+
+Stage 1 (CLIP): symmetric contrastive loss over in-batch (object crop, phrase) pairs,
+L = 1/2 (CE_image->text + CE_text->image) over s_ij = cos(I_i, T_j) / tau with a learned temperature.
+Each batch holds distinct phrases, so every off-diagonal pair is a true negative and chance is log(B).
+Crops dim everything outside the object's instance mask, so a neighbour in the crop is not a second answer.
+Stage 2 (CLIPSeg decoder, backbone fine-tuned at a lower rate): BCE + dice against the renderer's masks;
+phrases of absent objects are trained towards an empty mask, which is what teaches "not found".
+Then the found/not-found threshold is calibrated on a validation split and saved with the model.
+Seeded end to end (torch, numpy, sampling), so the command reproduces the shipped model.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vla_ros.grounding.clip_backend import TEMPLATES
+from vla_ros.grounding.clipseg_backend import decoder_logits, text_embeddings, vision_activations
+from vla_ros.grounding.data import GroundingSplit, load_split
+from vla_ros.grounding.evaluate import calibrate, metrics, record
+from vla_ros.grounding.grounder import Grounder, GrounderConfig
+from vla_ros.grounding.offline_model import (
+    OfflineModelConfig, build_model, build_processor, build_tokenizer, config_dict, save_bundle,
+)
+from vla_ros.grounding.preprocess import ImageSpec, to_tensor
+from vla_ros.vocabulary import load_vocabulary
+
+TINY = OfflineModelConfig(vision_hidden=64, vision_layers=2, vision_heads=2, text_hidden=32, text_layers=1,
+                          text_heads=2, projection_dim=32, extract_layers=[0, 1], reduce_dim=16, decoder_heads=2)
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    out: Path
+    train_split: str = "train"
+    val_split: str = "val"  # if DATA/val.npz is absent, the last `val_fraction` of train is held out
+    val_fraction: float = 0.1
+    clip_epochs: float = 4.0
+    seg_epochs: float = 6.0
+    clip_batch: int = 12  # distinct phrases per contrastive batch (capped by the vocabulary)
+    seg_images: int = 8
+    seg_prompts: int = 4  # per image: up to half present phrases, the rest absent ones
+    lr: float = 1e-3
+    backbone_lr: float = 3e-4
+    region_size: int = 64  # crop size for stage 1 and for the CLIP backend's regions
+    seed: int = 0
+    threads: int = 1
+    tiny: bool = False
+    runs_dir: Path = Path("runs")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def object_crop(split: GroundingSplit, i: int, obj_id: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Square crop around one object (random scale and shift), everything outside its mask dimmed."""
+    mask = split.instances[i] == obj_id
+    vs, us = np.nonzero(mask)
+    h, w = mask.shape
+    side = max(us.max() - us.min(), vs.max() - vs.min()) + 1
+    side = int(side * rng.uniform(1.2, 1.8)) + 4
+    cu = (us.min() + us.max()) / 2 + rng.uniform(-0.15, 0.15) * side
+    cv_ = (vs.min() + vs.max()) / 2 + rng.uniform(-0.15, 0.15) * side
+    u0, v0 = int(round(cu - side / 2)), int(round(cv_ - side / 2))
+    img = split.images[i].astype(np.float32)
+    img[~mask] *= 0.35
+    pad = side
+    padded = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    crop = padded[v0 + pad : v0 + pad + side, u0 + pad : u0 + pad + side]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).clip(0, 255).astype(np.uint8)
+
+
+def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """CLIP's symmetric InfoNCE; returns the loss and the image->text top-1 accuracy."""
+    logits = logit_scale.exp().clamp(max=100) * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T
+    labels = torch.arange(len(img))
+    loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    return loss, float((logits.argmax(1) == labels).float().mean())
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+
+
+def train_clip(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
+    """Stage 1: contrastive pre-training of the vision and text towers on (object crop, phrase) pairs."""
+    objects: dict[str, list[tuple[int, int]]] = {p: [] for p in phrases}
+    for i, objs in enumerate(split.objects):
+        for o in objs:
+            if o["phrase"] in objects and (split.instances[i] == o["id"]).any():
+                objects[o["phrase"]].append((i, o["id"]))
+    usable = [p for p in phrases if objects[p]]
+    batch = min(cfg.clip_batch, len(usable))
+    n_obj = sum(len(v) for v in objects.values())
+    steps = max(1, int(math.ceil(cfg.clip_epochs * n_obj / batch)))
+    clip = model.clip
+    opt = torch.optim.AdamW(clip.parameters(), lr=cfg.lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    crop_spec = ImageSpec(cfg.region_size, cfg.region_size, spec.mean, spec.std)
+    losses: list[float] = []
+    accs: list[float] = []
+    model.train()
+    for step in (bar := tqdm(range(steps), desc="stage 1 contrastive", file=sys.stdout, mininterval=5)):
+        chosen = list(rng.choice(usable, size=batch, replace=False))
+        crops = [object_crop(split, *objects[p][rng.integers(len(objects[p]))], cfg.region_size, rng) for p in chosen]
+        texts = [TEMPLATES[rng.integers(len(TEMPLATES))].format(p) for p in chosen]
+        x = to_tensor(crops, crop_spec)
+        img = clip.get_image_features(pixel_values=x, interpolate_pos_encoding=True).pooler_output
+        enc = tok(texts, padding=True, return_tensors="pt")
+        txt = clip.get_text_features(input_ids=enc.input_ids, attention_mask=enc.attention_mask).pooler_output
+        loss, acc = contrastive_loss(img, txt, clip.logit_scale)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        accs.append(acc)
+        writer.add_scalar("clip/loss", losses[-1], step)
+        writer.add_scalar("clip/accuracy", acc, step)
+        writer.add_scalar("clip/temperature", 1 / clip.logit_scale.exp().item(), step)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}", refresh=False)
+    tail = max(1, steps // 10)
+    return {"steps": steps, "batch": batch, "chance_loss": math.log(batch), "first_loss": float(np.mean(losses[:tail])),
+            "final_loss": float(np.mean(losses[-tail:])), "final_accuracy": float(np.mean(accs[-tail:])),
+            "temperature": 1 / clip.logit_scale.exp().item()}
+
+
+def seg_batch(split, idx, phrases, cfg, spec, rng) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """Images (flipped at random), prompts (present + absent phrases) and their target masks."""
+    images, prompts, masks = [], [], []
+    n_pos_max = max(1, cfg.seg_prompts // 2)
+    for i in idx:
+        present = sorted(split.phrases(i))
+        absent = [p for p in phrases if p not in present]
+        pos = list(rng.choice(present, size=min(n_pos_max, len(present)), replace=False)) if present else []
+        neg = list(rng.choice(absent, size=min(cfg.seg_prompts - len(pos), len(absent)), replace=False))
+        flip = rng.random() < 0.5
+        img = split.images[i][:, ::-1] if flip else split.images[i]
+        images.append(np.ascontiguousarray(img))
+        for p in pos + neg:
+            m = split.target_mask(i, p)
+            m = m[:, ::-1] if flip else m
+            masks.append(cv2.resize(m.astype(np.float32), (spec.width, spec.height), interpolation=cv2.INTER_NEAREST))
+            prompts.append(p)
+        assert len(pos) + len(neg) == cfg.seg_prompts, "every image needs the same number of prompts"
+    x = to_tensor(images, spec)
+    x = x * float(rng.uniform(0.85, 1.15)) + float(rng.uniform(-0.1, 0.1))  # lighting jitter
+    return x, prompts, torch.from_numpy(np.stack(masks))
+
+
+def train_seg(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
+    """Stage 2: the decoder (and, more gently, both towers) on masks; absent phrases -> empty masks."""
+    steps = max(1, int(math.ceil(cfg.seg_epochs * len(split) / cfg.seg_images)))
+    backbone = list(model.clip.parameters())
+    opt = torch.optim.AdamW(
+        [{"params": model.decoder.parameters(), "lr": cfg.lr}, {"params": backbone, "lr": cfg.backbone_lr}],
+        weight_decay=0.01,
+    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.lr, cfg.backbone_lr], total_steps=steps, pct_start=0.1)
+    model.train()
+    losses = []
+    for step in (bar := tqdm(range(steps), desc="stage 2 segmentation", file=sys.stdout, mininterval=5)):
+        idx = rng.choice(len(split), size=min(cfg.seg_images, len(split)), replace=False)
+        x, prompts, target = seg_batch(split, idx, phrases, cfg, spec, rng)
+        acts = [a.repeat_interleave(cfg.seg_prompts, dim=0) for a in vision_activations(model, x)]
+        cond = text_embeddings(model, tok, prompts, torch.device("cpu"))
+        logits = decoder_logits(model, acts, cond)
+        positive = target.flatten(1).amax(1) > 0
+        loss = F.binary_cross_entropy_with_logits(logits, target)
+        if positive.any():
+            loss = loss + dice_loss(logits[positive], target[positive])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        writer.add_scalar("seg/loss", losses[-1], step)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
+    tail = max(1, steps // 10)
+    return {"steps": steps, "first_loss": float(np.mean(losses[:tail])), "final_loss": float(np.mean(losses[-tail:]))}
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Both stages, calibration on validation, save to cfg.out; returns the metadata written with the model."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    started = time.time()
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    vocab = load_vocabulary()
+    phrases = vocab.object_phrases()
+    split = load_split(cfg.data, cfg.train_split)
+    if (Path(cfg.data) / f"{cfg.val_split}.npz").is_file():
+        train_set, val_set = split, load_split(cfg.data, cfg.val_split)
+    else:
+        n_val = max(1, int(len(split) * cfg.val_fraction))
+        train_set, val_set = split.subset(slice(0, len(split) - n_val)), split.subset(slice(len(split) - n_val, None))
+    outside = sorted({o["phrase"] for objs in split.objects for o in objs} - set(phrases))
+    if outside:
+        raise ValueError(f"data set names phrases outside the vocabulary: {outside}")
+
+    tok = build_tokenizer(sorted(vocab.words()))
+    model_cfg = TINY if cfg.tiny else OfflineModelConfig()
+    model = build_model(model_cfg, tok)
+    processor = build_processor(tok, model_cfg.image_size)
+    spec = ImageSpec(model_cfg.image_size, model_cfg.image_size, tuple(processor.image_processor.image_mean),
+                     tuple(processor.image_processor.image_std))
+    writer = SummaryWriter(str(Path(cfg.runs_dir) / f"grounding-{Path(cfg.out).name}-seed{cfg.seed}"))
+    t0 = time.time()
+    clip_stats = train_clip(model, tok, train_set, phrases, cfg, spec, writer, rng)
+    t1 = time.time()
+    seg_stats = train_seg(model, tok, train_set, phrases, cfg, spec, writer, rng)
+    t2 = time.time()
+    model.eval()
+    meta = {
+        "phrases": phrases,
+        "threshold": {"clipseg": 0.5},
+        "clip_region_size": cfg.region_size,
+        "model_config": config_dict(model_cfg),
+        "train_config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "data": {
+            "train_images": len(train_set), "val_images": len(val_set),
+            "train_seeds": [int(train_set.seeds.min()), int(train_set.seeds.max())],
+            "val_seeds": [int(val_set.seeds.min()), int(val_set.seeds.max())],
+        },
+        "stage1_contrastive": clip_stats,
+        "stage2_segmentation": seg_stats,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+    }
+    save_bundle(model, processor, Path(cfg.out), meta)
+    grounder = Grounder(GrounderConfig(model=str(Path(cfg.out)), device="cpu", score_threshold=0.5))
+    queries = record(grounder, val_set, seed=cfg.seed)
+    threshold = calibrate(queries)
+    meta["threshold"]["clipseg"] = threshold
+    meta["validation"] = metrics(queries, threshold)
+    meta["train_seconds"] = {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1), "total": round(time.time() - started, 1)}
+    save_bundle(model, processor, Path(cfg.out), meta)
+    for k, v in meta["validation"].items():
+        writer.add_scalar(f"val/{k}", v, 0)
+    writer.close()
+    return meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="dir with train.npz/json (from vla_sim.grounding_dataset)")
+    ap.add_argument("--out", type=Path, default=Path("models/grounding/clipseg-sim"))
+    defaults = TrainConfig(Path("."), Path("."))
+    for name in ("train_split", "val_split", "val_fraction", "clip_epochs", "seg_epochs", "clip_batch", "seg_images",
+                 "seg_prompts", "lr", "backbone_lr", "region_size", "seed", "threads"):
+        ap.add_argument("--" + name.replace("_", "-"), type=type(getattr(defaults, name)), default=getattr(defaults, name))
+    ap.add_argument("--epochs", type=float, help="shorthand: sets --seg-epochs, and --clip-epochs to 2/3 of it")
+    ap.add_argument("--tiny", action="store_true", help="a much smaller model (tests)")
+    ap.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    args = vars(ap.parse_args(argv))
+    epochs = args.pop("epochs")
+    if epochs is not None:
+        args["seg_epochs"], args["clip_epochs"] = epochs, epochs * 2 / 3
+    meta = train(TrainConfig(**args))
+    print(f"saved {args['out']}: validation {meta['validation']}, stage 1 {meta['stage1_contrastive']}, "
+          f"time {meta['train_seconds']}")
+
+
+if __name__ == "__main__":
+    main()
