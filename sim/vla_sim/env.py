@@ -1,0 +1,391 @@
+"""`TabletopEnv`: the Franka Panda tabletop as a Gymnasium env ("vla_sim/Tabletop-v0").
+
+Action contract (also as data: `ACTION_SPEC`), 20 Hz control, physics substeps underneath:
+  action = float32 Box(-1, 1, shape=(8,)).
+  - action_mode "joint_delta" (default): a[0:7] are position-target deltas for panda_joint1..7 in that order,
+    scaled by MAX_JOINT_STEP_RAD (0.05 rad per tick = 1 rad/s at full scale). The target accumulates, is
+    clipped to the MJCF joint ranges and kept within MAX_TARGET_LEAD_RAD of the measured position.
+  - action_mode "ee_delta": a[0:3] = (dx, dy, dz) of the grasp point in the robot base (= world) frame,
+    scaled by MAX_EE_STEP_M (0.03 m per tick = 0.6 m/s), clipped to EE_BOUNDS; the hand is held pointing
+    down at yaw 0. Damped-least-squares IK (`vla_sim.kinematics`) turns it into joint position targets.
+    a[3:7] are ignored in this mode.
+  - a[7] (both modes) is the gripper: -1 = closed, +1 = fully open (0.08 m between the fingers), linear.
+  A non-finite action or one of the wrong shape is a ValueError. `set_joint_targets(q, gripper)` and
+  `hold()` override the next step's targets with absolute ones (the ROS sim node's path); that step then
+  ignores its action argument.
+
+Observations (Dict): rgb (H,W,3) uint8 and depth (H,W,1) float32 metres from `camera` (omitted when
+obs_images=False), joint_pos/joint_vel (7), gripper (1,) finger opening in metres, instruction (Text) and
+command_ids (verb, colour, shape, direction indices into the vocabulary; the last value of each means
+"none"). `info` carries privileged state (object poses, target id, reward terms) for shaping, experts and
+evaluation only: a deployed policy never sees it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from vla_ros.topics import FRAMES
+from vla_ros.vocabulary import Command, Vocabulary, load_vocabulary
+from vla_sim.camera import MAX_DEPTH_M, CameraInfo, CameraRenderer, camera_info
+from vla_sim.kinematics import IKResult, solve_ik, top_down
+from vla_sim.scene import ARM_JOINT_NAMES, FINGER_JOINT_NAMES, HIDDEN_GROUP, JOINT_NAMES, Scene, build_scene
+from vla_sim.task_judge import Judgement, RewardWeights, StepState, TaskJudge
+from vla_sim.task_sampler import (INSTRUCTION_CHARSET, INSTRUCTION_MAX_LENGTH, Task, check_directions,
+                                  parse_command, sample_task)
+
+CONTROL_HZ = 20.0
+MAX_JOINT_STEP_RAD = 0.05
+MAX_TARGET_LEAD_RAD = 0.3
+MAX_EE_STEP_M = 0.03
+EE_BOUNDS = np.array([[0.15, 0.80], [-0.50, 0.50], [0.005, 0.55]])  # x, y, z of the grasp point, metres
+GRIPPER_MAX_OPENING_M = 0.08
+HOME_Q = np.array([0.0, -0.26, 0.0, -2.43, 0.0, 0.60, 0.0])  # hand above the table, pointing down
+HOME_NOISE_RAD = 0.05
+SETTLE_SUBSTEPS = 20
+CAMERAS = {"front": FRAMES.camera_optical, "wrist": "wrist_camera_optical_frame"}
+
+ACTION_SPEC: dict[str, Any] = {
+    "shape": (8,),
+    "low": -1.0,
+    "high": 1.0,
+    "control_hz": CONTROL_HZ,
+    "joint_order": ARM_JOINT_NAMES,
+    "joint_delta": {"indices": (0, 7), "unit": "rad", "scale_per_tick": MAX_JOINT_STEP_RAD},
+    "ee_delta": {"indices": (0, 3), "unit": "m", "frame": FRAMES.base, "scale_per_tick": MAX_EE_STEP_M,
+                 "bounds": EE_BOUNDS.tolist(), "orientation": "top-down, yaw 0"},
+    "gripper": {"index": 7, "map": "-1 closed .. +1 open", "max_opening_m": GRIPPER_MAX_OPENING_M},
+}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    image_size: int = 128
+    obs_images: bool = True
+    min_objects: int = 2
+    max_objects: int = 4
+    max_episode_steps: int = 150
+    action_mode: str = "joint_delta"
+    camera: str = "front"
+
+
+class TabletopEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(CONTROL_HZ)}
+
+    def __init__(self, image_size: int = 128, obs_images: bool = True, min_objects: int = 2, max_objects: int = 4,
+                 max_episode_steps: int = 150, action_mode: str = "joint_delta", camera: str = "front",
+                 render_mode: str | None = None, vocabulary: Vocabulary | None = None,
+                 reward_weights: RewardWeights | None = None) -> None:
+        self.config = EnvConfig(image_size, obs_images, min_objects, max_objects, max_episode_steps, action_mode, camera)
+        if action_mode not in ("joint_delta", "ee_delta"):
+            raise ValueError(f"action_mode must be 'joint_delta' or 'ee_delta', not {action_mode!r}")
+        if camera not in CAMERAS:
+            raise ValueError(f"camera must be one of {list(CAMERAS)}, not {camera!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
+        if not 16 <= image_size <= 1024:
+            raise ValueError(f"image_size={image_size} must be in [16, 1024]")
+        self.vocab = vocabulary or load_vocabulary()
+        check_directions(self.vocab)
+        if not 1 <= min_objects <= max_objects <= len(self.vocab.colors) * len(self.vocab.shapes):
+            raise ValueError(f"need 1 <= min_objects ({min_objects}) <= max_objects ({max_objects}) <= colours x shapes")
+        self.render_mode = render_mode
+        self.reward_weights = reward_weights or RewardWeights()
+        self.scene: Scene = build_scene(self.vocab, max_render_size=max(512, image_size))
+        self.model = self.scene.model
+        self.data = mujoco.MjData(self.model)
+        self._ik_data = mujoco.MjData(self.model)
+        self.substeps = int(round(1.0 / (CONTROL_HZ * self.model.opt.timestep)))
+        self._slot_of_geom = np.full(self.model.ngeom, -1)
+        for k, slot in enumerate(self.scene.slots):
+            self._slot_of_geom[slot.geom_id] = k
+        self._gripper_geom = np.zeros(self.model.ngeom, dtype=bool)
+        self._gripper_geom[self.scene.finger_geoms] = True
+        hand_body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "panda0_link7")
+        self._gripper_geom[self.model.geom_bodyid == hand_body] = True
+        self._finger_body = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, n)
+                             for n in ("panda0_leftfinger", "panda0_rightfinger")]
+        self._camera = CameraRenderer(self.model, np.zeros(self.model.ngeom, dtype=np.int32))
+
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(8,), dtype=np.float32)
+        n_dirs = len(self.vocab.directions)
+        spaces: dict[str, gym.Space] = {}
+        if obs_images:
+            spaces["rgb"] = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+            spaces["depth"] = gym.spaces.Box(0.0, MAX_DEPTH_M, (image_size, image_size, 1), np.float32)
+        lim = self.scene.arm_limits.astype(np.float32)
+        spaces["joint_pos"] = gym.spaces.Box(lim[:, 0], lim[:, 1], dtype=np.float32)
+        spaces["joint_vel"] = gym.spaces.Box(-np.inf, np.inf, (7,), np.float32)
+        spaces["gripper"] = gym.spaces.Box(0.0, GRIPPER_MAX_OPENING_M, (1,), np.float32)
+        spaces["instruction"] = gym.spaces.Text(INSTRUCTION_MAX_LENGTH, min_length=1, charset=INSTRUCTION_CHARSET)
+        spaces["command_ids"] = gym.spaces.MultiDiscrete(
+            [len(self.vocab.verbs), len(self.vocab.colors) + 1, len(self.vocab.shapes) + 1, n_dirs + 1])
+        self.observation_space = gym.spaces.Dict(spaces)
+
+        self.task: Task | None = None
+        self._judge: TaskJudge | None = None
+        self._active: list[int] = []  # slot index of task object k-1 (instance id k)
+        self._q_target = HOME_Q.copy()
+        self._finger_target = self.scene.finger_limits[1]
+        self._pending_targets = False
+        self._steps = 0
+        self._last: Judgement | None = None
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        options = options or {}
+        command: Command | None = parse_command(self.vocab, options["command"]) if options.get("command") else None
+        task = sample_task(self.np_random, self.vocab, self.scene.slots, self.config.min_objects,
+                           self.config.max_objects, command)
+        q0 = HOME_Q + self.np_random.uniform(-HOME_NOISE_RAD, HOME_NOISE_RAD, 7)
+        self._load(task, q0)
+        self._steps = 0
+        self._last = None
+        return self._obs(), self._info()
+
+    def _load(self, task: Task, q0: np.ndarray) -> None:
+        """Put the arm at q0 and the task's objects on the table, park the rest, settle."""
+        m, d, sc = self.model, self.data, self.scene
+        mujoco.mj_resetData(m, d)
+        q0 = np.clip(q0, sc.arm_limits[:, 0], sc.arm_limits[:, 1])
+        d.qpos[sc.arm_qpos_adr] = q0
+        d.qpos[sc.finger_qpos_adr] = sc.finger_limits[1]
+        self._active = [next(i for i, s in enumerate(sc.slots) if s is o.slot) for o in task.objects]
+        instance = np.zeros(m.ngeom, dtype=np.int32)
+        for k, slot in enumerate(sc.slots):
+            if k in self._active:
+                o = task.objects[self._active.index(k)]
+                pos = [o.xy[0], o.xy[1], slot.half_height + 0.001]
+                quat = [np.cos(o.yaw / 2), 0.0, 0.0, np.sin(o.yaw / 2)]
+                m.geom_contype[slot.geom_id] = m.geom_conaffinity[slot.geom_id] = 1
+                m.geom_group[slot.geom_id] = 0
+                m.body_gravcomp[slot.body_id] = 0.0
+                instance[slot.geom_id] = self._active.index(k) + 1
+            else:
+                pos = [-4.0 - 0.3 * k, -4.0, 1.0]
+                quat = [1.0, 0.0, 0.0, 0.0]
+                m.geom_contype[slot.geom_id] = m.geom_conaffinity[slot.geom_id] = 0
+                m.geom_group[slot.geom_id] = HIDDEN_GROUP
+                m.body_gravcomp[slot.body_id] = 1.0
+            d.qpos[slot.qpos_adr:slot.qpos_adr + 7] = [*pos, *quat]
+        self._camera.geom_to_instance = instance
+        self.task = task
+        self._q_target = q0.copy()
+        self._finger_target = sc.finger_limits[1]
+        self._pending_targets = False
+        self._apply_ctrl()
+        mujoco.mj_step(m, d, nstep=SETTLE_SUBSTEPS)
+        self._judge = TaskJudge(task, self._object_positions(), self.reward_weights)
+
+    # ------------------------------------------------------------------ control
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        if self.task is None:
+            raise RuntimeError("call reset() before step()")
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (8,):
+            raise ValueError(f"action must have shape (8,), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be finite, got {a.tolist()}")
+        if self._pending_targets:
+            self._pending_targets = False
+        else:
+            a = np.clip(a, -1.0, 1.0)
+            if self.config.action_mode == "joint_delta":
+                self._set_q_target(self._q_target + a[:7] * MAX_JOINT_STEP_RAD)
+            else:
+                self._set_q_target(self.ee_target_to_joints(self.ee_pos() + a[:3] * MAX_EE_STEP_M))
+            self._finger_target = (a[7] + 1.0) / 2.0 * self.scene.finger_limits[1]
+        self._apply_ctrl()
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        self._steps += 1
+        self._last = self._judge.judge(self._step_state())
+        terminated = self._last.success or self._last.failure_reason is not None
+        return self._obs(), self._last.reward, terminated, False, self._info()
+
+    def ee_target_to_joints(self, target_pos: np.ndarray) -> np.ndarray:
+        """Joint targets that put the grasp point at `target_pos` (clipped to EE_BOUNDS), hand pointing down."""
+        return self.solve_ik(np.clip(target_pos, EE_BOUNDS[:, 0], EE_BOUNDS[:, 1])).q
+
+    def solve_ik(self, target_pos: np.ndarray, yaw: float = 0.0, q_init: np.ndarray | None = None,
+                 iterations: int = 8) -> IKResult:
+        """IK for the grasp point at `target_pos` with the hand down at `yaw`, from q_init (default: the
+        current targets, so consecutive solutions stay on one branch). The sim state is not touched."""
+        sc = self.scene
+        self._ik_data.qpos[:] = self.data.qpos
+        return solve_ik(self.model, self._ik_data, sc.ee_site, sc.arm_qpos_adr, sc.arm_dof_adr, sc.arm_limits,
+                        self._q_target if q_init is None else q_init, np.asarray(target_pos, dtype=np.float64),
+                        top_down(yaw), iterations=iterations)
+
+    def _set_q_target(self, q: np.ndarray) -> None:
+        q_now = self.data.qpos[self.scene.arm_qpos_adr]
+        q = np.clip(q, q_now - MAX_TARGET_LEAD_RAD, q_now + MAX_TARGET_LEAD_RAD)
+        self._q_target = np.clip(q, self.scene.arm_limits[:, 0], self.scene.arm_limits[:, 1])
+
+    def _apply_ctrl(self) -> None:
+        self.data.ctrl[self.scene.arm_actuators] = self._q_target
+        self.data.ctrl[self.scene.finger_actuators] = self._finger_target
+
+    def set_joint_targets(self, q: np.ndarray, gripper: float) -> tuple[str, ...]:
+        """Absolute targets for the next step: q (7,) rad in JOINT_NAMES order, gripper opening in metres
+        (0..0.08). Values outside the MJCF limits are clipped; returns the names of the clipped ones."""
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (7,) or not np.all(np.isfinite(q)) or not np.isfinite(gripper):
+            raise ValueError(f"set_joint_targets needs 7 finite joint positions and a finite gripper, got {q!r}, {gripper!r}")
+        lo, hi = self.scene.arm_limits[:, 0], self.scene.arm_limits[:, 1]
+        clipped = [n for n, v, a, b in zip(ARM_JOINT_NAMES, q, lo, hi) if not a <= v <= b]
+        if not 0.0 <= gripper <= GRIPPER_MAX_OPENING_M:
+            clipped.append("gripper")
+        self._q_target = np.clip(q, lo, hi)
+        self._finger_target = float(np.clip(gripper, 0.0, GRIPPER_MAX_OPENING_M)) / 2.0
+        self._pending_targets = True
+        return tuple(clipped)
+
+    def hold(self) -> None:
+        """Targets = the current joint positions and gripper opening, for the next step (stale input, stop)."""
+        self._q_target = self.data.qpos[self.scene.arm_qpos_adr].copy()
+        self._finger_target = float(self.data.qpos[self.scene.finger_qpos_adr].mean())
+        self._pending_targets = True
+
+    def teleport_arm(self, q: np.ndarray, gripper: float = GRIPPER_MAX_OPENING_M) -> None:
+        """Place the arm at q (7,) and the fingers at `gripper` metres apart, kinematically (no physics
+        step), and make them the targets: for rendering data sets and for tests that need a known pose."""
+        sc = self.scene
+        q = np.clip(np.asarray(q, dtype=np.float64), sc.arm_limits[:, 0], sc.arm_limits[:, 1])
+        self.data.qpos[sc.arm_qpos_adr] = q
+        self.data.qpos[sc.finger_qpos_adr] = np.clip(gripper, 0.0, GRIPPER_MAX_OPENING_M) / 2.0
+        self.data.qvel[sc.arm_dof_adr] = 0.0
+        self._q_target = q.copy()
+        self._finger_target = float(self.data.qpos[sc.finger_qpos_adr[0]])
+        self._apply_ctrl()
+        mujoco.mj_forward(self.model, self.data)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def joint_targets(self) -> np.ndarray:
+        """Current arm position targets (7,), what a joint_delta action adds to."""
+        return self._q_target.copy()
+
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+    def ee_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self.scene.ee_site].copy()
+
+    def joint_positions(self) -> np.ndarray:
+        """All 9 joints in JOINT_NAMES order (fingers in metres each), as a JointState would carry them."""
+        return np.concatenate([self.data.qpos[self.scene.arm_qpos_adr], self.data.qpos[self.scene.finger_qpos_adr]])
+
+    def joint_velocities(self) -> np.ndarray:
+        return np.concatenate([self.data.qvel[self.scene.arm_dof_adr], self.data.qvel[self.scene.finger_dof_adr]])
+
+    def gripper_opening(self) -> float:
+        return float(self.data.qpos[self.scene.finger_qpos_adr].sum())
+
+    def _object_positions(self) -> np.ndarray:
+        return np.array([self.data.qpos[self.scene.slots[k].qpos_adr:self.scene.slots[k].qpos_adr + 3]
+                         for k in self._active])
+
+    def _step_state(self) -> StepState:
+        d = self.data
+        geoms = d.contact.geom[: d.ncon] if d.ncon else np.zeros((0, 2), dtype=int)
+        touched: set[int] = set()
+        fingers: tuple[set[int], set[int]] = (set(), set())
+        task_index = {k: i for i, k in enumerate(self._active)}
+        for g1, g2 in geoms:
+            for a, b in ((g1, g2), (g2, g1)):
+                slot = self._slot_of_geom[b]
+                if slot < 0 or not self._gripper_geom[a] or slot not in task_index:
+                    continue
+                touched.add(task_index[slot])
+                body = self.model.geom_bodyid[a]
+                for f in range(2):
+                    if body == self._finger_body[f]:
+                        fingers[f].add(task_index[slot])
+        return StepState(self._object_positions(), self.ee_pos(), frozenset(touched),
+                         (frozenset(fingers[0]), frozenset(fingers[1])))
+
+    def _command_ids(self) -> np.ndarray:
+        cmd, v = self.task.command, self.vocab
+        dirs = list(v.directions)
+        return np.array([
+            v.verb_names.index(cmd.verb),
+            v.color_names.index(cmd.color) if cmd.color else len(v.colors),
+            v.shape_names.index(cmd.shape) if cmd.shape else len(v.shapes),
+            dirs.index(cmd.direction) if cmd.direction else len(dirs),
+        ], dtype=np.int64)
+
+    def _obs(self) -> dict[str, Any]:
+        obs: dict[str, Any] = {}
+        if self.config.obs_images:
+            size, cam = self.config.image_size, self.config.camera
+            obs["rgb"] = self._camera.rgb(self.data, cam, size, size)
+            obs["depth"] = self._camera.depth(self.data, cam, size, size)
+        sc = self.scene
+        obs["joint_pos"] = self.data.qpos[sc.arm_qpos_adr].astype(np.float32)
+        obs["joint_vel"] = self.data.qvel[sc.arm_dof_adr].astype(np.float32)
+        obs["gripper"] = np.array([np.clip(self.gripper_opening(), 0.0, GRIPPER_MAX_OPENING_M)], dtype=np.float32)
+        obs["instruction"] = self.task.instruction
+        obs["command_ids"] = self._command_ids()
+        return obs
+
+    def _info(self) -> dict[str, Any]:
+        positions = self._object_positions()
+        objects = []
+        for k, slot_index in enumerate(self._active):
+            slot = self.scene.slots[slot_index]
+            adr = slot.qpos_adr
+            objects.append({"id": k + 1, "color": slot.color, "shape": slot.shape, "phrase": slot.phrase,
+                            "geom": slot.geom_type, "pos": positions[k].copy(),
+                            "quat": self.data.qpos[adr + 3:adr + 7].copy(), "size": np.array(slot.size)})
+        cmd = self.task.command
+        last = self._last
+        return {
+            "objects": objects,
+            "target_id": self.task.target_index + 1,
+            "command": {"verb": cmd.verb, "color": cmd.color, "shape": cmd.shape, "direction": cmd.direction},
+            "instruction": self.task.instruction,
+            "ee_pos": self.ee_pos(),
+            "gripper_opening": self.gripper_opening(),
+            "is_success": bool(last.success) if last else False,
+            "failure_reason": last.failure_reason if last else None,
+            "reward_terms": dict(last.terms) if last else {},
+        }
+
+    # ------------------------------------------------------------------ cameras
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        size = self.config.image_size
+        return self._camera.rgb(self.data, self.config.camera, size, size)
+
+    def render_rgb(self, camera: str = "front", size: int | None = None) -> np.ndarray:
+        size = size or self.config.image_size
+        return self._camera.rgb(self.data, camera, size, size)
+
+    def render_depth(self, camera: str = "front", size: int | None = None) -> np.ndarray:
+        size = size or self.config.image_size
+        return self._camera.depth(self.data, camera, size, size)
+
+    def render_segmentation(self, camera: str = "front", size: int | None = None) -> np.ndarray:
+        """(H, W) int32: 0 background/robot/table, k = object k of info["objects"]."""
+        size = size or self.config.image_size
+        return self._camera.segmentation(self.data, camera, size, size)
+
+    def camera_info(self, camera: str = "front", size: int | None = None) -> CameraInfo:
+        if camera not in CAMERAS:
+            raise ValueError(f"camera must be one of {list(CAMERAS)}, not {camera!r}")
+        size = size or self.config.image_size
+        return camera_info(self.model, self.data, camera, size, size, CAMERAS[camera])
+
+    def close(self) -> None:
+        self._camera.close()
+
+
+__all__ = ["ACTION_SPEC", "CONTROL_HZ", "EnvConfig", "JOINT_NAMES", "ARM_JOINT_NAMES", "FINGER_JOINT_NAMES",
+           "TabletopEnv"]
