@@ -14,7 +14,7 @@ demo: setup
 	@scripts/demo.sh
 
 bench: setup
-	@scripts/bench.sh
+	@scripts/bench.sh $(ARGS)
 
 clean:
 	rm -rf build install log

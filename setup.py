@@ -39,6 +39,8 @@ setup(
     entry_points={
         "console_scripts": [
             "vla-ros = vla_ros.nodes.cli:main",
+            "sim_node = vla_ros.nodes.sim_node:main",
+            "grounding_node = vla_ros.nodes.grounding_node:main",
         ],
     },
 )

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 source .venv/bin/activate
 source install/setup.bash
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-exec python -m pytest test "$@"
+exec pytest "$@"

@@ -18,9 +18,11 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_system_default
 from std_msgs.msg import String
 
+from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.topics import TOPICS
 from vla_ros.vocabulary import ParseError, load_vocabulary
 
+LATCHED_STREAMS = {"instruction"}
 WATCHED = {
     "command": TOPICS.command,
     "grounding": TOPICS.grounding_status,
@@ -63,7 +65,8 @@ def watch(node: Node, topics: dict[str, str], count: int, timeout_s: float) -> i
         return callback
 
     for label, topic in topics.items():
-        node.create_subscription(String, topic, printer(label), 10)
+        qos = LATCHED_QOS if label in LATCHED_STREAMS else 10
+        node.create_subscription(String, topic, printer(label), qos)
     deadline = time.monotonic() + timeout_s if timeout_s > 0 else float("inf")
     while (count <= 0 or seen < count) and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)

@@ -9,6 +9,7 @@ default, what the launch files pass) the node brings itself to active, so a bare
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from typing import Any, Callable
@@ -18,10 +19,15 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
 from vla_ros.nodes.ros_params import ParameterError
 from vla_ros.rejections import RejectionCounter
+
+# For state that a late joiner must still get (the current task's instruction): like a ROS 1 latch.
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class ModelNode(LifecycleNode):
@@ -88,9 +94,17 @@ def json_string(payload: dict[str, Any]) -> String:
     return String(data=json.dumps(payload, sort_keys=True))
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Entry point body: init, build the node (parameter errors exit 2 with the message), spin, shut down."""
-    rclpy.init(args=args if args is not None else sys.argv)
+    # Our own SIGINT/SIGTERM handling: rclpy's would invalidate the context while a callback may still be
+    # publishing; raising KeyboardInterrupt in the main thread unwinds spin first, then we shut down.
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     node: Node | None = None
     try:
         try:

@@ -1,0 +1,94 @@
+"""The node graph as data: which executables run, with which parameter file and which launch arguments.
+
+`launch/*.launch.py` build their actions from this, and the CI graph tests start the very same
+executables with the very same parameter files and overrides, so what CI proves is what `ros2 launch`
+runs. Launch arguments are declared once here: name, default, description, and the node parameters
+each one sets.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from vla_ros.topics import TOPICS
+
+PARAMS_FILE = "vla_ros.yaml"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    executable: str
+    lifecycle: bool
+    description: str
+    enable_arg: str  # launch argument that turns the node on/off
+    params_class: str  # "module:Class" of the node's parameter dataclass
+    sim_only: bool = False
+
+    def load_params_class(self) -> type:
+        module, cls = self.params_class.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+@dataclass(frozen=True)
+class LaunchArg:
+    name: str
+    default: str
+    description: str
+    sets: dict[str, str] = field(default_factory=dict)  # node name -> parameter name
+
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("sim", "sim_node", False, "MuJoCo arm + RGB-D camera publishing what a real robot would",
+             "sim", "vla_ros.nodes.sim_node:SimParams", sim_only=True),
+    NodeSpec("grounding", "grounding_node", True, "CLIPSeg/CLIP: command -> target mask, point, score", "grounding",
+             "vla_ros.nodes.grounding_node:GroundingParams"),
+)
+
+LAUNCH_ARGS: tuple[LaunchArg, ...] = (
+    LaunchArg("params_file", "", "ROS parameter YAML (default: the package's config/vla_ros.yaml)"),
+    LaunchArg("camera_topic", TOPICS.image, "sensor_msgs/Image colour stream",
+              {"grounding": "image_topic", "sim": "image_topic"}),
+    LaunchArg("depth_topic", TOPICS.depth, "sensor_msgs/Image depth aligned to colour (16UC1 mm or 32FC1 m)",
+              {"grounding": "depth_topic", "sim": "depth_topic"}),
+    LaunchArg("camera_info_topic", TOPICS.camera_info, "sensor_msgs/CameraInfo of the colour camera",
+              {"grounding": "camera_info_topic", "sim": "camera_info_topic"}),
+    LaunchArg("joint_states_topic", TOPICS.joint_states, "sensor_msgs/JointState of the arm",
+              {"sim": "joint_states_topic"}),
+    LaunchArg("command_topic", TOPICS.command, "std_msgs/String commands",
+              {"grounding": "command_topic"}),
+    LaunchArg("device", "auto", "model device: auto (cuda when available), cpu or cuda", {"grounding": "device"}),
+    LaunchArg("grounding_model", "", "grounding model: hub id or local directory (default: the shipped offline model)",
+              {"grounding": "model"}),
+    LaunchArg("grounding_backend", "clipseg", "clipseg (masks) or clip (zero-shot scores)", {"grounding": "backend"}),
+    LaunchArg("grounding", "true", "start the grounding node"),
+    LaunchArg("sim", "true", "start the simulated robot (sim launch only)"),
+)
+
+
+def node_spec(name: str) -> NodeSpec:
+    return next(n for n in NODES if n.name == name)
+
+
+def launch_arg(name: str) -> LaunchArg:
+    return next(a for a in LAUNCH_ARGS if a.name == name)
+
+
+def write_overrides(node: str, overrides: dict[str, object], directory: Path) -> Path:
+    """A parameter file with a section for `node` only. Node-specific entries beat `/**` ones in ROS 2,
+    so overrides must be node-specific too, and passed after the package's parameter file, to win."""
+    path = Path(directory) / f"{node}_overrides.yaml"
+    path.write_text(yaml.safe_dump({node: {"ros__parameters": dict(overrides)}}))
+    return path
+
+
+def parameter_overrides(node: str, values: dict[str, str]) -> dict[str, str]:
+    """Node parameters set by launch-argument values (only those the caller gave)."""
+    out: dict[str, str] = {}
+    for arg in LAUNCH_ARGS:
+        if node in arg.sets and arg.name in values and values[arg.name] != "":
+            out[arg.sets[node]] = values[arg.name]
+    return out
