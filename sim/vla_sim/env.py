@@ -342,7 +342,8 @@ class TabletopEnv(gym.Env):
             adr = slot.qpos_adr
             objects.append({"id": k + 1, "color": slot.color, "shape": slot.shape, "phrase": slot.phrase,
                             "geom": slot.geom_type, "pos": positions[k].copy(),
-                            "quat": self.data.qpos[adr + 3:adr + 7].copy(), "size": np.array(slot.size)})
+                            "quat": self.data.qpos[adr + 3:adr + 7].copy(), "size": np.array(slot.size),
+                            "half_height": slot.half_height, "footprint_radius": slot.footprint_radius})
         cmd = self.task.command
         last = self._last
         return {

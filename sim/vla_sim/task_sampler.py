@@ -22,7 +22,7 @@ DIRECTION_VECTORS: dict[str, tuple[float, float]] = {
 PUSH_ROOM = 0.16  # the target must be able to move this far (threshold 0.10 + overshoot)
 PUSH_APPROACH = 0.09  # free space needed behind the target for the gripper
 FINGER_CLEARANCE = 0.05  # gap kept between object footprints so open fingers fit between them
-MAX_BOX_YAW = 0.5  # radians; blocks stay graspable by a gripper closing along a fixed axis
+MAX_BOX_YAW = 0.3  # radians; blocks stay graspable by a gripper closing along a fixed axis (ee_delta mode)
 INSTRUCTION_CHARSET = "abcdefghijklmnopqrstuvwxyz "
 INSTRUCTION_MAX_LENGTH = 64
 
