@@ -24,7 +24,14 @@ class GroundingSplit:
         return len(self.images)
 
     def phrases(self, i: int) -> set[str]:
-        return {o["phrase"] for o in self.objects[i]}
+        """Phrases of the objects visible in image i."""
+        return {o["phrase"] for o in self.objects[i] if o["pixel_count"] > 0}
+
+    def absent(self, i: int, candidates: list[str]) -> list[str]:
+        """Candidates absent from scene i; objects in the scene but hidden (behind the arm) are neither
+        targets nor absent: whether they "are there" has no right answer from the image."""
+        there = {o["phrase"] for o in self.objects[i]}
+        return [p for p in candidates if p not in there]
 
     def target_mask(self, i: int, phrase: str) -> np.ndarray:
         """Union of the instances that `phrase` names in image i (empty if none): what a command may point at."""

@@ -36,7 +36,7 @@ def record(grounder: Grounder, split: GroundingSplit, absent_per_image: int = 2,
     try:
         for i in range(len(split)):
             present = sorted(split.phrases(i))
-            absent = [p for p in grounder.candidates if p not in present]
+            absent = split.absent(i, grounder.candidates)
             picked = list(rng.choice(absent, size=min(absent_per_image, len(absent)), replace=False)) if absent else []
             for phrase in present + picked:
                 r = grounder.ground(split.images[i], f"{verb} the {phrase}")

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 from tokenizers import pre_tokenizers
 from transformers import CLIPSegConfig, CLIPSegForImageSegmentation, CLIPSegProcessor, CLIPTokenizer
 
@@ -117,7 +118,14 @@ def build_model(cfg: OfflineModelConfig, tok: CLIPTokenizer) -> CLIPSegForImageS
     )
     if max(cfg.extract_layers) >= cfg.vision_layers:
         raise ValueError(f"extract_layers {cfg.extract_layers} are 0-based and must be < vision_layers={cfg.vision_layers}")
-    return CLIPSegForImageSegmentation(config)
+    model = CLIPSegForImageSegmentation(config)
+    # Start the mask logits near "nothing here" (most pixels of most prompts are background), not at a
+    # random +-20 that the first hundred steps would spend undoing.
+    last = [m for m in model.decoder.transposed_convolution.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(0.1)
+        last.bias.fill_(-4.0)
+    return model
 
 
 def build_processor(tok: CLIPTokenizer, image_size: int) -> CLIPSegProcessor:

@@ -104,7 +104,7 @@ def train_clip(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
     objects: dict[str, list[tuple[int, int]]] = {p: [] for p in phrases}
     for i, objs in enumerate(split.objects):
         for o in objs:
-            if o["phrase"] in objects and (split.instances[i] == o["id"]).any():
+            if o["phrase"] in objects and o["pixel_count"] >= 20:  # a sliver behind the arm is no example
                 objects[o["phrase"]].append((i, o["id"]))
     usable = [p for p in phrases if objects[p]]
     batch = min(cfg.clip_batch, len(usable))
@@ -142,15 +142,28 @@ def train_clip(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
             "temperature": 1 / clip.logit_scale.exp().item()}
 
 
+def hard_negatives(present: list[str], absent: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    """Absent phrases, mostly ones sharing a colour or shape word with an object in view ("blue block" when a
+    blue ball is there): random absent phrases are too easy to teach the model to tell shape from colour."""
+    words = {w for p in present for w in p.split()}
+    hard = [p for p in absent if set(p.split()) & words]
+    easy = [p for p in absent if p not in hard]
+    out: list[str] = []
+    for _ in range(min(n, len(absent))):
+        pool = hard if hard and (rng.random() < 0.75 or not easy) else easy
+        out.append(pool.pop(int(rng.integers(len(pool)))))
+    return out
+
+
 def seg_batch(split, idx, phrases, cfg, spec, rng) -> tuple[torch.Tensor, list[str], torch.Tensor]:
     """Images (flipped at random), prompts (present + absent phrases) and their target masks."""
     images, prompts, masks = [], [], []
     n_pos_max = max(1, cfg.seg_prompts // 2)
     for i in idx:
         present = sorted(split.phrases(i))
-        absent = [p for p in phrases if p not in present]
+        absent = split.absent(i, phrases)
         pos = list(rng.choice(present, size=min(n_pos_max, len(present)), replace=False)) if present else []
-        neg = list(rng.choice(absent, size=min(cfg.seg_prompts - len(pos), len(absent)), replace=False))
+        neg = hard_negatives(present, absent, cfg.seg_prompts - len(pos), rng)
         flip = rng.random() < 0.5
         img = split.images[i][:, ::-1] if flip else split.images[i]
         images.append(np.ascontiguousarray(img))
