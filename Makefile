@@ -11,7 +11,7 @@ test: setup
 	@scripts/run_tests.sh -q
 
 demo: setup
-	@scripts/demo.sh
+	@scripts/demo.sh $(ARGS)
 
 bench: setup
 	@scripts/bench.sh $(ARGS)

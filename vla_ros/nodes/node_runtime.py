@@ -116,7 +116,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             node.autostart()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while rclpy.ok():  # a bounded wait, so our signal handler runs even when no callback is due
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
