@@ -163,3 +163,13 @@ def test_cli_sends_commands_and_watches_instructions(graph, tmp_path):
     assert watch.returncode == 0, watch.stderr
     line = json.loads(watch.stdout.strip().splitlines()[-1])
     assert line["topic"] == "instruction" and line["data"] == got["instruction"][-1].data
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"image_size": 5}, "image_size=5 must be in [32, 1024]"),
+    ({"image_topic": "/bad topic"}, "image_topic='/bad topic' is not a valid topic name"),
+])
+def test_invalid_parameters_stop_the_node_with_a_clear_error(tmp_path, params, message):
+    proc = start_node("sim", tmp_path, params=params)
+    assert proc.proc.wait(60) == 2
+    assert message in proc.log()
