@@ -1,0 +1,1 @@
+"""Offline speech -> command text. No rclpy here: the speech node is a thin adapter over this package."""

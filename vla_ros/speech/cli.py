@@ -1,0 +1,23 @@
+"""Decode a WAV file and print the SpeechResult as JSON: `python -m vla_ros.speech.cli FILE.wav`."""
+from __future__ import annotations
+
+import argparse
+
+from vla_ros.speech.audio import read_wav
+from vla_ros.speech.recognizer import PocketsphinxRecognizer, make_recognizer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("wav", help="PCM WAV file, any sample rate, mono or multi-channel")
+    parser.add_argument("--backend", choices=("pocketsphinx", "whisper"), default="pocketsphinx")
+    parser.add_argument("--model", default="", help="whisper: local model directory or model id")
+    parser.add_argument("--min-confidence", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE)
+    args = parser.parse_args(argv)
+    audio, rate = read_wav(args.wav)
+    recognizer = make_recognizer(args.backend, args.model, min_confidence=args.min_confidence)
+    print(recognizer.recognize(audio, rate).to_json())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The JSGF command grammar, generated from the shared vocabulary.
+
+Pocketsphinx's general language model cannot hear robot commands, but a grammar that allows only
+"<verb> the <colour> <shape> [<direction>]" (and the stop words) can. Building it from the vocabulary
+means a colour or shape added to config/vocabulary.yaml is sayable with no other edit. The grammar is
+deliberately stricter than `Vocabulary.parse` (colour and shape both required, no fillers other than
+"the" / "to the"): every extra path is a path that out-of-grammar speech can be forced onto.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import product
+from typing import Iterator
+
+from vla_ros.vocabulary import Vocabulary
+
+_RULE_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _alternatives(phrases: tuple[str, ...] | list[str]) -> str:
+    return " | ".join(phrases)
+
+
+@dataclass(frozen=True)
+class CommandGrammar:
+    """Every sentence the speech recogniser may return, as JSGF text and as an explicit list."""
+
+    vocab: Vocabulary
+    name: str = "vla_commands"
+
+    def _color_words(self) -> list[str]:
+        return [w for c in self.vocab.colors for w in (c.name, *c.synonyms)]
+
+    def _shape_words(self) -> list[str]:
+        return [w for s in self.vocab.shapes for w in (s.name, *s.synonyms)]
+
+    def _direction_phrases(self) -> list[str]:
+        words = [w for ws in self.vocab.directions.values() for w in ws]
+        return [p for w in words for p in (w, f"to the {w}")]
+
+    def jsgf(self) -> str:
+        """JSGF text for `Decoder.add_jsgf_string`."""
+        verb_rules = {v.name: "verb_" + _RULE_NAME.sub("_", v.name) for v in self.vocab.verbs}
+        lines = [
+            "#JSGF V1.0;",
+            f"grammar {self.name};",
+            "public <command> = " + _alternatives(["<stop>", *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
+            "<stop> = " + _alternatives(self.vocab.stop_words) + ";",
+            "<object> = the <color> <shape>;",
+            "<color> = " + _alternatives(self._color_words()) + ";",
+            "<shape> = " + _alternatives(self._shape_words()) + ";",
+        ]
+        if self.vocab.directions:
+            words = [w for ws in self.vocab.directions.values() for w in ws]
+            lines.append("<direction> = [to the] (" + _alternatives(words) + ");")
+        for verb in self.vocab.verbs:
+            rule = verb_rules[verb.name]
+            lines.append(f"<{rule}> = " + _alternatives(verb.phrases) + ";")
+            tail = " <direction>" if verb.needs_direction else ""
+            lines.append(f"<{rule}_command> = <{rule}> <object>{tail};")
+        return "\n".join(lines) + "\n"
+
+    def sentences(self) -> Iterator[str]:
+        """Every sentence `jsgf()` accepts, enumerated (a few hundred for the shipped vocabulary)."""
+        yield from self.vocab.stop_words
+        for verb in self.vocab.verbs:
+            tails = self._direction_phrases() if verb.needs_direction else [""]
+            for phrase, color, shape, tail in product(verb.phrases, self._color_words(), self._shape_words(), tails):
+                yield " ".join(w for w in (phrase, "the", color, shape, tail) if w)
+
+    def words(self) -> set[str]:
+        """Every word the grammar uses: each needs a pronunciation in the recogniser's dictionary."""
+        return {w for s in self.sentences() for w in s.split()}

@@ -1,0 +1,146 @@
+"""Utterance audio -> SpeechResult, with pocketsphinx + the vocabulary grammar (default) or Whisper.
+
+Both backends end in the same gate (`judge`): only a hypothesis that `Vocabulary.parse` turns into a
+command becomes `text`, and it is published in canonical form. Anything else is "not understood"; a
+robot must never act on a guess.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vla_ros.speech.audio import RECOGNIZER_RATE, int16_to_float, resample
+from vla_ros.speech.grammar import CommandGrammar
+from vla_ros.speech.result import SpeechResult, not_understood, understood
+from vla_ros.vocabulary import ParseError, Vocabulary, load_vocabulary
+
+
+class Recognizer(Protocol):
+    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
+        """Decode one whole utterance (mono int16 at `sample_rate`)."""
+        ...
+
+
+def judge(vocab: Vocabulary, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float) -> SpeechResult:
+    """The shared gate: a hypothesis is a command only if the vocabulary parses it."""
+    if not hypothesis.strip():
+        return not_understood("nothing recognised (silence, noise or out-of-grammar speech)", hypothesis, confidence, latency_s, audio_s)
+    parsed = vocab.parse(hypothesis)
+    if isinstance(parsed, ParseError):
+        return not_understood(f"{parsed.reason} in {hypothesis!r}", hypothesis, confidence, latency_s, audio_s)
+    return understood(vocab.render(parsed), hypothesis, confidence, latency_s, audio_s)
+
+
+def confidence_from_score(score_per_frame: float, scale: float = 100.0) -> float:
+    """Pocketsphinx path score per speech frame -> (0, 1].
+
+    Pocketsphinx normalises acoustic scores each frame by the best senone, so a path that matches the
+    audio as well as any sound could scores ~0 per frame, and speech forced onto the wrong grammar
+    path scores far below. Commands score about -25..-55 per frame (confidence 0.78..0.58),
+    out-of-grammar speech forced onto a command about -45..-290 (0.64..0.05); see speech_bench.
+    """
+    return math.exp(min(score_per_frame, 0.0) / scale)
+
+
+class PocketsphinxRecognizer:
+    """Offline recogniser constrained to the vocabulary's command grammar.
+
+    `min_confidence` rejects decodes whose acoustic fit is poor (out-of-grammar speech that the grammar
+    forced onto a command). `model_dir` / `dictionary` default to the en-US model in the wheel.
+    Dither is on: digital silence (exact zeros, as TTS and some drivers produce) otherwise wrecks the
+    features and the decode.
+    """
+
+    DEFAULT_MIN_CONFIDENCE = 0.6
+
+    def __init__(
+        self,
+        vocab: Vocabulary | None = None,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        model_dir: str | None = None,
+        dictionary: str | None = None,
+    ) -> None:
+        from pocketsphinx import Config, Decoder
+
+        self.vocab = vocab or load_vocabulary()
+        self.min_confidence = min_confidence
+        self.grammar = CommandGrammar(self.vocab)
+        options: dict[str, object] = {"loglevel": "ERROR", "dither": True, "seed": 1}
+        if model_dir:
+            options["hmm"] = model_dir
+        if dictionary:
+            options["dict"] = dictionary
+        self._decoder = Decoder(Config(**options))
+        missing = sorted(w for w in self.grammar.words() if self._decoder.lookup_word(w) is None)
+        if missing:
+            raise ValueError(f"no pronunciation for vocabulary word(s) {missing} in the pocketsphinx dictionary; "
+                             "add them to the dictionary or choose other words in config/vocabulary.yaml")
+        self._fsg = self._decoder.parse_jsgf(self.grammar.jsgf())
+        self._decoder.add_jsgf_string("commands", self.grammar.jsgf())
+        self._decoder.activate_search("commands")
+        self._logmath = self._decoder.get_logmath()
+
+    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
+        start = time.perf_counter()
+        audio_s = audio.size / sample_rate
+        pcm = resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE)
+        self._decoder.start_utt()
+        self._decoder.process_raw(pcm.tobytes(), full_utt=True)
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        hypothesis = hyp.hypstr if hyp is not None else ""
+        confidence = None
+        if hypothesis:
+            speech_frames = sum(s.end_frame - s.start_frame + 1 for s in self._decoder.seg() if s.word[0] not in "<[")
+            confidence = confidence_from_score(self._logmath.log(hyp.score) / max(speech_frames, 1))
+        latency = time.perf_counter() - start
+        if hypothesis and not self._fsg.accept(hypothesis):
+            return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s)
+        if confidence is not None and confidence < self.min_confidence:
+            return not_understood(f"low confidence {confidence:.2f} < {self.min_confidence:.2f} for {hypothesis!r}",
+                                  hypothesis, confidence, latency, audio_s)
+        return judge(self.vocab, hypothesis, confidence, latency, audio_s)
+
+
+class WhisperRecognizer:
+    """Whisper (or any transformers ASR model) for robots that have the weights; not the default.
+
+    `model` is a local directory (must exist) or a Hugging Face model id (needs the hub cache or a
+    network). Free-form transcripts pass the same vocabulary gate, so only valid commands come out.
+    """
+
+    def __init__(self, model: str, vocab: Vocabulary | None = None, device: str = "cpu") -> None:
+        self.vocab = vocab or load_vocabulary()
+        looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
+        path = Path(model).expanduser()
+        if looks_local and not path.is_dir():
+            raise FileNotFoundError(f"Whisper model directory {path} does not exist; give a directory saved with "
+                                    "save_pretrained (config.json, weights, tokenizer) or a model id")
+        from transformers import pipeline  # heavy: only robots that choose Whisper pay for it
+
+        try:
+            self._pipe = pipeline("automatic-speech-recognition", model=str(path) if looks_local else model, device=device)
+        except OSError as exc:
+            raise RuntimeError(f"cannot load Whisper model {model!r} (offline? give a local directory): {exc}") from exc
+
+    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
+        start = time.perf_counter()
+        pcm = resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE)
+        out = self._pipe({"raw": int16_to_float(pcm), "sampling_rate": RECOGNIZER_RATE})
+        return judge(self.vocab, out["text"], None, time.perf_counter() - start, audio.size / sample_rate)
+
+
+def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocabulary | None = None,
+                    min_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE, device: str = "cpu") -> Recognizer:
+    """The recogniser a node or the CLI asked for by name."""
+    if backend == "pocketsphinx":
+        return PocketsphinxRecognizer(vocab, min_confidence=min_confidence)
+    if backend == "whisper":
+        if not model:
+            raise ValueError("the whisper backend needs a model (local directory or model id)")
+        return WhisperRecognizer(model, vocab, device=device)
+    raise ValueError(f"unknown speech backend {backend!r} (pocketsphinx or whisper)")

@@ -1,0 +1,43 @@
+"""What one decoded utterance produced: the command (or why there is none) and what it cost."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+NOT_UNDERSTOOD = "not understood"
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    """`text` is the canonical command (vocab.render) to publish, or None: then nothing is published.
+
+    `reason` always starts with "not understood: " when `understood` is False, so a status topic can
+    show it as is. `confidence` is None where the backend gives none (Whisper).
+    """
+
+    text: str | None
+    hypothesis: str
+    understood: bool
+    reason: str
+    confidence: float | None
+    latency_s: float
+    audio_s: float
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: decode time / audio duration (< 1 is faster than real time)."""
+        return self.latency_s / self.audio_s if self.audio_s > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "rtf": self.rtf}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict())
+
+
+def understood(text: str, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float) -> SpeechResult:
+    return SpeechResult(text, hypothesis, True, "understood", confidence, latency_s, audio_s)
+
+
+def not_understood(why: str, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float) -> SpeechResult:
+    return SpeechResult(None, hypothesis, False, f"{NOT_UNDERSTOOD}: {why}", confidence, latency_s, audio_s)
