@@ -6,8 +6,11 @@ Action contract (also as data: `ACTION_SPEC`), 20 Hz control, physics substeps u
     scaled by MAX_JOINT_STEP_RAD (0.05 rad per tick = 1 rad/s at full scale). The target accumulates, is
     clipped to the MJCF joint ranges and kept within MAX_TARGET_LEAD_RAD of the measured position.
   - action_mode "ee_delta": a[0:3] = (dx, dy, dz) of the grasp point in the robot base (= world) frame,
-    scaled by MAX_EE_STEP_M (0.03 m per tick = 0.6 m/s), clipped to EE_BOUNDS; the hand is held pointing
-    down at yaw 0. Damped-least-squares IK (`vla_sim.kinematics`) turns it into joint position targets.
+    scaled by MAX_EE_STEP_M (0.03 m per tick = 0.6 m/s), added to the grasp point at the current joint
+    targets (so it integrates like joint_delta, at most MAX_EE_LEAD_M ahead of the measured one) and
+    clipped to EE_BOUNDS; the hand is held pointing down at yaw 0. Damped-least-squares IK (`vla_sim.kinematics`) turns it into joint position targets,
+    whose step is scaled so no joint moves more than EE_MAX_JOINT_STEP_RAD per tick (the MJCF's joint
+    damping caps joint speed near 0.9 rad/s; within that the grasp point follows a straight line).
     a[3:7] are ignored in this mode.
   - a[7] (both modes) is the gripper: -1 = closed, +1 = fully open (0.08 m between the fingers), linear.
   A non-finite action or one of the wrong shape is a ValueError. `set_joint_targets(q, gripper)` and
@@ -32,7 +35,7 @@ import numpy as np
 from vla_ros.topics import FRAMES
 from vla_ros.vocabulary import Command, Vocabulary, load_vocabulary
 from vla_sim.camera import MAX_DEPTH_M, CameraInfo, CameraRenderer, camera_info
-from vla_sim.kinematics import IKResult, solve_ik, top_down
+from vla_sim.kinematics import IKResult, forward_kinematics, solve_ik, top_down
 from vla_sim.scene import ARM_JOINT_NAMES, FINGER_JOINT_NAMES, HIDDEN_GROUP, JOINT_NAMES, Scene, build_scene
 from vla_sim.task_judge import Judgement, RewardWeights, StepState, TaskJudge
 from vla_sim.task_sampler import (INSTRUCTION_CHARSET, INSTRUCTION_MAX_LENGTH, Task, check_directions,
@@ -42,11 +45,14 @@ CONTROL_HZ = 20.0
 MAX_JOINT_STEP_RAD = 0.05
 MAX_TARGET_LEAD_RAD = 0.3
 MAX_EE_STEP_M = 0.03
+MAX_EE_LEAD_M = 0.05
+EE_MAX_JOINT_STEP_RAD = 0.04  # per tick (0.8 rad/s): below the ~0.87 rad/s the MJCF's damping allows
 EE_BOUNDS = np.array([[0.15, 0.80], [-0.50, 0.50], [0.005, 0.55]])  # x, y, z of the grasp point, metres
 GRIPPER_MAX_OPENING_M = 0.08
 HOME_Q = np.array([0.0, -0.26, 0.0, -2.43, 0.0, 0.60, 0.0])  # hand above the table, pointing down
 HOME_NOISE_RAD = 0.05
 SETTLE_SUBSTEPS = 20
+MAX_JOINT_SPEED_OBS = 10.0  # rad/s; the Panda's limits are 2.2-2.6, the bound only catches collisions' spikes
 CAMERAS = {"front": FRAMES.camera_optical, "wrist": "wrist_camera_optical_frame"}
 
 ACTION_SPEC: dict[str, Any] = {
@@ -57,7 +63,8 @@ ACTION_SPEC: dict[str, Any] = {
     "joint_order": ARM_JOINT_NAMES,
     "joint_delta": {"indices": (0, 7), "unit": "rad", "scale_per_tick": MAX_JOINT_STEP_RAD},
     "ee_delta": {"indices": (0, 3), "unit": "m", "frame": FRAMES.base, "scale_per_tick": MAX_EE_STEP_M,
-                 "bounds": EE_BOUNDS.tolist(), "orientation": "top-down, yaw 0"},
+                 "bounds": EE_BOUNDS.tolist(), "orientation": "top-down, yaw 0",
+                 "max_joint_step_rad": EE_MAX_JOINT_STEP_RAD, "max_lead_m": MAX_EE_LEAD_M},
     "gripper": {"index": 7, "map": "-1 closed .. +1 open", "max_opening_m": GRIPPER_MAX_OPENING_M},
 }
 
@@ -119,7 +126,7 @@ class TabletopEnv(gym.Env):
             spaces["depth"] = gym.spaces.Box(0.0, MAX_DEPTH_M, (image_size, image_size, 1), np.float32)
         lim = self.scene.arm_limits.astype(np.float32)
         spaces["joint_pos"] = gym.spaces.Box(lim[:, 0], lim[:, 1], dtype=np.float32)
-        spaces["joint_vel"] = gym.spaces.Box(-np.inf, np.inf, (7,), np.float32)
+        spaces["joint_vel"] = gym.spaces.Box(-MAX_JOINT_SPEED_OBS, MAX_JOINT_SPEED_OBS, (7,), np.float32)
         spaces["gripper"] = gym.spaces.Box(0.0, GRIPPER_MAX_OPENING_M, (1,), np.float32)
         spaces["instruction"] = gym.spaces.Text(INSTRUCTION_MAX_LENGTH, min_length=1, charset=INSTRUCTION_CHARSET)
         spaces["command_ids"] = gym.spaces.MultiDiscrete(
@@ -198,7 +205,10 @@ class TabletopEnv(gym.Env):
             if self.config.action_mode == "joint_delta":
                 self._set_q_target(self._q_target + a[:7] * MAX_JOINT_STEP_RAD)
             else:
-                self._set_q_target(self.ee_target_to_joints(self.ee_pos() + a[:3] * MAX_EE_STEP_M))
+                dq = self.ee_target_to_joints(self.commanded_ee_pos() + a[:3] * MAX_EE_STEP_M) - self._q_target
+                # Scale the whole joint step so no joint outruns what the damped servos follow: joints then
+                # lag in proportion and the grasp point moves along the commanded line.
+                self._set_q_target(self._q_target + dq * min(1.0, EE_MAX_JOINT_STEP_RAD / max(np.abs(dq).max(), 1e-9)))
             self._finger_target = (a[7] + 1.0) / 2.0 * self.scene.finger_limits[1]
         self._apply_ctrl()
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
@@ -275,7 +285,16 @@ class TabletopEnv(gym.Env):
         return self._steps
 
     def ee_pos(self) -> np.ndarray:
+        """Measured grasp-point position (world = base frame)."""
         return self.data.site_xpos[self.scene.ee_site].copy()
+
+    def commanded_ee_pos(self) -> np.ndarray:
+        """What ee_delta actions add to: the grasp point at the current joint targets, kept within
+        MAX_EE_LEAD_M of the measured one so a fast command cannot run far ahead and bend the path."""
+        sc = self.scene
+        target = forward_kinematics(self.model, self._ik_data, sc.arm_qpos_adr, self._q_target, sc.ee_site)[0]
+        measured = self.ee_pos()
+        return measured + np.clip(target - measured, -MAX_EE_LEAD_M, MAX_EE_LEAD_M)
 
     def joint_positions(self) -> np.ndarray:
         """All 9 joints in JOINT_NAMES order (fingers in metres each), as a JointState would carry them."""
@@ -328,7 +347,7 @@ class TabletopEnv(gym.Env):
             obs["depth"] = self._camera.depth(self.data, cam, size, size)
         sc = self.scene
         obs["joint_pos"] = self.data.qpos[sc.arm_qpos_adr].astype(np.float32)
-        obs["joint_vel"] = self.data.qvel[sc.arm_dof_adr].astype(np.float32)
+        obs["joint_vel"] = np.clip(self.data.qvel[sc.arm_dof_adr], -MAX_JOINT_SPEED_OBS, MAX_JOINT_SPEED_OBS).astype(np.float32)
         obs["gripper"] = np.array([np.clip(self.gripper_opening(), 0.0, GRIPPER_MAX_OPENING_M)], dtype=np.float32)
         obs["instruction"] = self.task.instruction
         obs["command_ids"] = self._command_ids()

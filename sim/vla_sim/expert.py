@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_sim.env import MAX_EE_STEP_M, MAX_JOINT_STEP_RAD, TabletopEnv
-from vla_sim.kinematics import forward_kinematics
 from vla_sim.task_sampler import DIRECTION_VECTORS
 
 FINGERTIP_BELOW_SITE_M = 0.043  # the fingertip pads (which protrude inwards) sit this far below the grasp point
@@ -62,7 +61,7 @@ class ScriptedExpert:
             wp, grip = self._touch(ee, target)
         else:
             raise ValueError(f"the expert cannot do verb {verb!r}")
-        return self._action(ee, wp, grip, _grasp_yaw(target))
+        return self._action(wp, grip, _grasp_yaw(target))
 
     # ---------------------------------------------------------------- phases
     def _advance(self, phase: str) -> None:
@@ -121,17 +120,16 @@ class ScriptedExpert:
         return np.array([pos[0], pos[1], top + FINGERTIP_BELOW_SITE_M - 0.015]), -1.0
 
     # ---------------------------------------------------------------- actions
-    def _action(self, ee: np.ndarray, wp: np.ndarray, grip: float, yaw: float) -> np.ndarray:
+    def _action(self, wp: np.ndarray, grip: float, yaw: float) -> np.ndarray:
+        """Step the commanded grasp point (the one at the joint targets) towards `wp`, one tick at most."""
         env = self.env
         a = np.zeros(8, dtype=np.float32)
         a[7] = grip
+        base = env.commanded_ee_pos()
         if env.config.action_mode == "ee_delta":
-            a[:3] = np.clip((wp - ee) / MAX_EE_STEP_M, -1.0, 1.0)
+            a[:3] = np.clip((wp - base) / MAX_EE_STEP_M, -1.0, 1.0)
             return a
-        sc = env.scene
-        base, _ = forward_kinematics(env.model, env._ik_data, sc.arm_qpos_adr, env.joint_targets, sc.ee_site)
-        step = np.clip(wp - base, -MAX_EE_STEP_M, MAX_EE_STEP_M)
-        q = env.solve_ik(base + step, yaw=yaw).q
+        q = env.solve_ik(base + np.clip(wp - base, -MAX_EE_STEP_M, MAX_EE_STEP_M), yaw=yaw).q
         a[:7] = np.clip((q - env.joint_targets) / MAX_JOINT_STEP_RAD, -1.0, 1.0)
         return a
 
