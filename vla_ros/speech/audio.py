@@ -18,8 +18,8 @@ RECOGNIZER_RATE = 16000
 
 
 def float_to_int16(audio: np.ndarray) -> np.ndarray:
-    """[-1, 1] floats -> int16, clipping instead of wrapping around."""
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    """[-1, 1) floats -> int16 (the inverse of `int16_to_float`), clipping instead of wrapping around."""
+    return np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def int16_to_float(audio: np.ndarray) -> np.ndarray:

@@ -51,16 +51,22 @@ class PocketsphinxRecognizer:
 
     `min_confidence` rejects decodes whose acoustic fit is poor (out-of-grammar speech that the grammar
     forced onto a command). `model_dir` / `dictionary` default to the en-US model in the wheel.
-    Dither is on: digital silence (exact zeros, as TTS and some drivers produce) otherwise wrecks the
-    features and the decode.
+    Stop words have their own, lower threshold `min_stop_confidence`: a one-word utterance scores lower,
+    and a missed stop is worse than a false one (the robot holds still).
+    Digital silence (exact zeros, as TTS, files and some drivers produce) leaves pocketsphinx's noise
+    and CMN estimates nothing to work with and costs whole commands, so a fixed-seed noise floor of
+    `noise_floor_lsb` (10 LSB: about -70 dBFS, a quiet microphone's self-noise) is added first.
     """
 
     DEFAULT_MIN_CONFIDENCE = 0.6
+    DEFAULT_MIN_STOP_CONFIDENCE = 0.3
 
     def __init__(
         self,
         vocab: Vocabulary | None = None,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        min_stop_confidence: float = DEFAULT_MIN_STOP_CONFIDENCE,
+        noise_floor_lsb: float = 10.0,
         model_dir: str | None = None,
         dictionary: str | None = None,
     ) -> None:
@@ -68,8 +74,10 @@ class PocketsphinxRecognizer:
 
         self.vocab = vocab or load_vocabulary()
         self.min_confidence = min_confidence
+        self.min_stop_confidence = min_stop_confidence
+        self.noise_floor_lsb = noise_floor_lsb
         self.grammar = CommandGrammar(self.vocab)
-        options: dict[str, object] = {"loglevel": "ERROR", "dither": True, "seed": 1}
+        options: dict[str, object] = {"loglevel": "ERROR"}
         if model_dir:
             options["hmm"] = model_dir
         if dictionary:
@@ -87,7 +95,7 @@ class PocketsphinxRecognizer:
     def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
         start = time.perf_counter()
         audio_s = audio.size / sample_rate
-        pcm = resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE)
+        pcm = self._with_noise_floor(resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE))
         self._decoder.start_utt()
         self._decoder.process_raw(pcm.tobytes(), full_utt=True)
         self._decoder.end_utt()
@@ -100,10 +108,17 @@ class PocketsphinxRecognizer:
         latency = time.perf_counter() - start
         if hypothesis and not self._fsg.accept(hypothesis):
             return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s)
-        if confidence is not None and confidence < self.min_confidence:
-            return not_understood(f"low confidence {confidence:.2f} < {self.min_confidence:.2f} for {hypothesis!r}",
+        threshold = self.min_stop_confidence if hypothesis in self.vocab.stop_words else self.min_confidence
+        if confidence is not None and confidence < threshold:
+            return not_understood(f"low confidence {confidence:.2f} < {threshold:.2f} for {hypothesis!r}",
                                   hypothesis, confidence, latency, audio_s)
         return judge(self.vocab, hypothesis, confidence, latency, audio_s)
+
+    def _with_noise_floor(self, pcm: np.ndarray) -> np.ndarray:
+        if self.noise_floor_lsb <= 0:
+            return pcm
+        noise = np.random.default_rng(0).normal(0.0, self.noise_floor_lsb, pcm.size)
+        return np.clip(pcm + np.round(noise), -32768, 32767).astype(np.int16)
 
 
 class WhisperRecognizer:
@@ -135,10 +150,12 @@ class WhisperRecognizer:
 
 
 def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocabulary | None = None,
-                    min_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE, device: str = "cpu") -> Recognizer:
+                    min_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE,
+                    min_stop_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_STOP_CONFIDENCE,
+                    device: str = "cpu") -> Recognizer:
     """The recogniser a node or the CLI asked for by name."""
     if backend == "pocketsphinx":
-        return PocketsphinxRecognizer(vocab, min_confidence=min_confidence)
+        return PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence)
     if backend == "whisper":
         if not model:
             raise ValueError("the whisper backend needs a model (local directory or model id)")

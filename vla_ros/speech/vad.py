@@ -34,9 +34,11 @@ class EnergyVad:
     """Energy voice-activity detector that segments a chunk stream into utterances.
 
     A frame is speech when its level is `margin_db` above the noise floor and above `min_speech_db`.
-    The floor follows quiet frames (slowly) so a fan or a noisy room raises the bar. An utterance ends
-    after `hangover_s` of non-speech; shorter than `min_speech_s` of speech is discarded as a click;
-    longer than `max_utterance_s` is cut so a stuck-open stream still produces results.
+    The floor starts at the first frame's level (a stream starts before anyone speaks) and follows
+    quiet frames, so a fan or a noisy room raises the bar. An utterance ends after `hangover_s` of
+    non-speech; less than `min_speech_s` of speech is discarded as a click. One that reaches
+    `max_utterance_s` is cut and, being most likely a change in the background noise (a fan switched
+    on), resets the floor to its median frame level.
     """
 
     sample_rate: int
@@ -48,7 +50,7 @@ class EnergyVad:
     min_speech_s: float = 0.15
     max_utterance_s: float = 10.0
     floor_adapt: float = 0.05
-    noise_floor_db: float = -70.0
+    noise_floor_db: float | None = None
     _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16), init=False, repr=False)
     _pre_roll: deque = field(default_factory=deque, init=False, repr=False)
     _voiced: list = field(default_factory=list, init=False, repr=False)
@@ -82,6 +84,8 @@ class EnergyVad:
 
     def _frame(self, frame: np.ndarray) -> Utterance | None:
         level = frame_db(frame)
+        if self.noise_floor_db is None:
+            self.noise_floor_db = level
         speech = level > max(self.min_speech_db, self.noise_floor_db + self.margin_db)
         if not self._voiced:
             if not speech:
@@ -100,7 +104,10 @@ class EnergyVad:
             self._silent_frames = 0
         else:
             self._silent_frames += 1
-        if self._silent_frames * self.frame_s >= self.hangover_s or len(self._voiced) * self.frame_s >= self.max_utterance_s:
+        if len(self._voiced) * self.frame_s >= self.max_utterance_s:
+            self.noise_floor_db = float(np.median([frame_db(f) for f in self._voiced]))
+            return self._finish()
+        if self._silent_frames * self.frame_s >= self.hangover_s:
             return self._finish()
         return None
 

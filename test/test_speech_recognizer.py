@@ -1,0 +1,122 @@
+"""Real espeak-ng speech through the default recogniser: commands decode exactly, nothing else becomes a command."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vla_ros.speech.audio import read_wav, write_wav
+from vla_ros.speech.recognizer import PocketsphinxRecognizer, WhisperRecognizer, judge, make_recognizer
+from vla_ros.speech.synth import add_noise, espeak_binary, pad_silence, synthesize
+from vla_ros.vocabulary import load_vocabulary
+
+COMMANDS = {
+    "pick up the blue block": "pick up the blue block",
+    "push the red ball to the left": "push the red ball to the left",
+    "grab the green cube": "pick up the green block",
+    "touch the yellow cylinder": "touch the yellow cylinder",
+    "move the blue can forward": "push the blue cylinder forward",
+    "stop": "stop",
+}
+OUT_OF_GRAMMAR = ["what is the weather like today", "the quick brown fox jumps over the lazy dog", "set a timer for ten minutes"]
+
+
+@pytest.fixture(scope="session")
+def speech_wavs(tmp_path_factory):
+    """text -> 16 kHz WAV path, synthesised once per session (espeak-ng + sox, as a user would record)."""
+    espeak_binary()  # fails with an install hint, never skips
+    root = tmp_path_factory.mktemp("speech")
+    cache: dict[tuple[str, str, int], str] = {}
+
+    def make(text: str, voice: str = "en-us", rate: int = 16000) -> str:
+        key = (text, voice, rate)
+        if key not in cache:
+            raw, out = root / f"raw{len(cache)}.wav", root / f"say{len(cache)}_{rate}.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
+            subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)
+            cache[key] = str(out)
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return PocketsphinxRecognizer()
+
+
+@pytest.mark.parametrize("said", COMMANDS)
+def test_commands_decode_exactly(recognizer, speech_wavs, said):
+    result = recognizer.recognize(*read_wav(speech_wavs(said)))
+    assert result.understood and result.text == COMMANDS[said], result
+    assert result.hypothesis == said
+    assert 0 < result.latency_s < result.audio_s and result.rtf < 1
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_commands_at_microphone_rates(recognizer, speech_wavs, rate):
+    audio, got_rate = read_wav(speech_wavs("push the red ball to the left", rate=rate))
+    assert got_rate == rate
+    assert recognizer.recognize(audio, rate).text == "push the red ball to the left"
+
+
+@pytest.mark.parametrize("voice", ["en-gb", "en-us"])
+def test_other_voices_with_noise(recognizer, voice):
+    audio, rate = synthesize("slide the yellow block to the right", voice, 150)
+    noisy = add_noise(pad_silence(audio, rate), 20.0, np.random.default_rng(1))
+    assert recognizer.recognize(noisy, rate).text == "push the yellow block to the right"
+
+
+@pytest.mark.parametrize("said", OUT_OF_GRAMMAR)
+def test_out_of_grammar_speech_is_not_understood(recognizer, speech_wavs, said):
+    result = recognizer.recognize(*read_wav(speech_wavs(said)))
+    assert not result.understood and result.text is None, result
+    assert result.reason.startswith("not understood: ")
+
+
+def test_silence_and_noise_are_not_understood(recognizer):
+    rate = 16000
+    silence = np.zeros(2 * rate, np.int16)
+    noise = np.random.default_rng(0).normal(0, 3000, 2 * rate).astype(np.int16)
+    for audio in (silence, noise):
+        result = recognizer.recognize(audio, rate)
+        assert not result.understood and result.text is None and result.reason.startswith("not understood: "), result
+
+
+def test_threshold_rejects_low_confidence(speech_wavs):
+    strict = PocketsphinxRecognizer(min_confidence=0.99)
+    result = strict.recognize(*read_wav(speech_wavs("pick up the blue block")))
+    assert not result.understood and "low confidence" in result.reason
+    assert result.hypothesis == "pick up the blue block" and 0 < result.confidence < 0.99
+
+
+@pytest.mark.parametrize("hypothesis, text", [
+    ("Grab the blue cube.", "pick up the blue block"),
+    ("halt", "stop"),
+    ("", None),
+    ("pick up the", None),
+    ("pick up the phone", None),
+])
+def test_only_parsed_commands_pass_the_gate(hypothesis, text):
+    result = judge(load_vocabulary(), hypothesis, None, 0.1, 1.0)
+    assert result.text == text and result.understood == (text is not None)
+    if text is None:
+        assert result.reason.startswith("not understood: ")
+
+
+def test_whisper_with_missing_model_directory_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        WhisperRecognizer(str(tmp_path / "whisper-tiny"))
+    with pytest.raises(ValueError, match="needs a model"):
+        make_recognizer("whisper")
+
+
+def test_cli_prints_the_result_as_json(speech_wavs, tmp_path):
+    audio, rate = read_wav(speech_wavs("take the green ball", rate=48000))
+    wav = tmp_path / "cmd.wav"
+    write_wav(wav, audio, rate)
+    out = subprocess.run([sys.executable, "-m", "vla_ros.speech.cli", str(wav)], check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout)
+    assert result["text"] == "pick up the green ball" and result["understood"] is True
+    assert set(result) >= {"hypothesis", "reason", "confidence", "latency_s", "audio_s", "rtf"}
