@@ -107,15 +107,11 @@ class TabletopEnv(gym.Env):
         self.data = mujoco.MjData(self.model)
         self._ik_data = mujoco.MjData(self.model)
         self.substeps = int(round(1.0 / (CONTROL_HZ * self.model.opt.timestep)))
-        self._slot_of_geom = np.full(self.model.ngeom, -1)
-        for k, slot in enumerate(self.scene.slots):
-            self._slot_of_geom[slot.geom_id] = k
-        self._gripper_geom = np.zeros(self.model.ngeom, dtype=bool)
-        self._gripper_geom[self.scene.finger_geoms] = True
-        hand_body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "panda0_link7")
-        self._gripper_geom[self.model.geom_bodyid == hand_body] = True
-        self._finger_body = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, n)
-                             for n in ("panda0_leftfinger", "panda0_rightfinger")]
+        # Per geom: 0 left finger, 1 right finger, 2 hand (link7 incl. the hand mesh), -1 not the gripper.
+        self._gripper_part = np.full(self.model.ngeom, -1)
+        for part, body in enumerate(("panda0_leftfinger", "panda0_rightfinger", "panda0_link7")):
+            self._gripper_part[self.model.geom_bodyid == mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, body)] = part
+        self._geom_task_index = np.full(self.model.ngeom, -1)
         self._camera = CameraRenderer(self.model, np.zeros(self.model.ngeom, dtype=np.int32))
 
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(8,), dtype=np.float32)
@@ -181,6 +177,14 @@ class TabletopEnv(gym.Env):
                 m.body_gravcomp[slot.body_id] = 1.0
             d.qpos[slot.qpos_adr:slot.qpos_adr + 7] = [*pos, *quat]
         self._camera.geom_to_instance = instance
+        self._geom_task_index = instance - 1
+        self._obj_pos_idx = np.array([[sc.slots[k].qpos_adr + i for i in range(3)] for k in self._active])
+        self._obj_quat_idx = self._obj_pos_idx[:, :1] + np.arange(3, 7)
+        self._command_ids = self._command_ids_of(task.command)
+        self._static_objects = [
+            {"id": i + 1, "color": sc.slots[k].color, "shape": sc.slots[k].shape, "phrase": sc.slots[k].phrase,
+             "geom": sc.slots[k].geom_type, "size": np.array(sc.slots[k].size), "half_height": sc.slots[k].half_height,
+             "footprint_radius": sc.slots[k].footprint_radius} for i, k in enumerate(self._active)]
         self.task = task
         self._q_target = q0.copy()
         self._finger_target = sc.finger_limits[1]
@@ -307,30 +311,27 @@ class TabletopEnv(gym.Env):
         return float(self.data.qpos[self.scene.finger_qpos_adr].sum())
 
     def _object_positions(self) -> np.ndarray:
-        return np.array([self.data.qpos[self.scene.slots[k].qpos_adr:self.scene.slots[k].qpos_adr + 3]
-                         for k in self._active])
+        return self.data.qpos[self._obj_pos_idx]
 
     def _step_state(self) -> StepState:
+        """Positions and gripper contacts of the task's objects (vectorised over MuJoCo's contact list)."""
         d = self.data
-        geoms = d.contact.geom[: d.ncon] if d.ncon else np.zeros((0, 2), dtype=int)
         touched: set[int] = set()
         fingers: tuple[set[int], set[int]] = (set(), set())
-        task_index = {k: i for i, k in enumerate(self._active)}
-        for g1, g2 in geoms:
-            for a, b in ((g1, g2), (g2, g1)):
-                slot = self._slot_of_geom[b]
-                if slot < 0 or not self._gripper_geom[a] or slot not in task_index:
-                    continue
-                touched.add(task_index[slot])
-                body = self.model.geom_bodyid[a]
-                for f in range(2):
-                    if body == self._finger_body[f]:
-                        fingers[f].add(task_index[slot])
+        if d.ncon:
+            g = d.contact.geom[: d.ncon]
+            for a, b in ((g[:, 0], g[:, 1]), (g[:, 1], g[:, 0])):
+                obj, grip = self._geom_task_index[b], self._gripper_part[a]
+                hit = (obj >= 0) & (grip >= 0)
+                for o, part in zip(obj[hit].tolist(), grip[hit].tolist()):
+                    touched.add(o)
+                    if part < 2:
+                        fingers[part].add(o)
         return StepState(self._object_positions(), self.ee_pos(), frozenset(touched),
                          (frozenset(fingers[0]), frozenset(fingers[1])))
 
-    def _command_ids(self) -> np.ndarray:
-        cmd, v = self.task.command, self.vocab
+    def _command_ids_of(self, cmd: Command) -> np.ndarray:
+        v = self.vocab
         dirs = list(v.directions)
         return np.array([
             v.verb_names.index(cmd.verb),
@@ -347,22 +348,17 @@ class TabletopEnv(gym.Env):
             obs["depth"] = self._camera.depth(self.data, cam, size, size)
         sc = self.scene
         obs["joint_pos"] = self.data.qpos[sc.arm_qpos_adr].astype(np.float32)
-        obs["joint_vel"] = np.clip(self.data.qvel[sc.arm_dof_adr], -MAX_JOINT_SPEED_OBS, MAX_JOINT_SPEED_OBS).astype(np.float32)
-        obs["gripper"] = np.array([np.clip(self.gripper_opening(), 0.0, GRIPPER_MAX_OPENING_M)], dtype=np.float32)
+        obs["joint_vel"] = self.data.qvel[sc.arm_dof_adr].astype(np.float32)
+        np.clip(obs["joint_vel"], -MAX_JOINT_SPEED_OBS, MAX_JOINT_SPEED_OBS, out=obs["joint_vel"])
+        obs["gripper"] = np.array([min(max(self.gripper_opening(), 0.0), GRIPPER_MAX_OPENING_M)], dtype=np.float32)
         obs["instruction"] = self.task.instruction
-        obs["command_ids"] = self._command_ids()
+        obs["command_ids"] = self._command_ids.copy()
         return obs
 
     def _info(self) -> dict[str, Any]:
         positions = self._object_positions()
-        objects = []
-        for k, slot_index in enumerate(self._active):
-            slot = self.scene.slots[slot_index]
-            adr = slot.qpos_adr
-            objects.append({"id": k + 1, "color": slot.color, "shape": slot.shape, "phrase": slot.phrase,
-                            "geom": slot.geom_type, "pos": positions[k].copy(),
-                            "quat": self.data.qpos[adr + 3:adr + 7].copy(), "size": np.array(slot.size),
-                            "half_height": slot.half_height, "footprint_radius": slot.footprint_radius})
+        quats = self.data.qpos[self._obj_quat_idx]
+        objects = [dict(o, pos=positions[k], quat=quats[k]) for k, o in enumerate(self._static_objects)]
         cmd = self.task.command
         last = self._last
         return {

@@ -195,6 +195,9 @@ def build_scene(vocab: Vocabulary, max_render_size: int = 512) -> Scene:
     # Wrist camera on the hand, looking along the fingers (MuJoCo cameras look along their -z).
     hand.add_camera(name="wrist", pos=[0.05, -0.05, 0.12], quat=[0.0, 0.3826834, 0.9238795, 0.0], fovy=70.0)
     model = spec.compile()
+    # Island sleeping: objects at rest (and the parked ones) cost nothing until something touches them;
+    # 2-3x faster steps with the arm moving among resting objects.
+    model.opt.enableflags |= int(mujoco.mjtEnableBit.mjENBL_SLEEP)
     return _index(model, vocab)
 
 

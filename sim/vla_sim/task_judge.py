@@ -7,6 +7,7 @@ touch = gripper contact.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,21 +63,23 @@ class TaskJudge:
         t, cmd = self.task.target_index, self.task.command
         rise = s.positions[:, 2] - self.initial_positions[:, 2]
         moved = s.positions[:, :2] - self.initial_positions[:, :2]
-        phrase = [o.slot.phrase for o in self.task.objects]
-        reason = self._failure(s, rise, moved, phrase)
-        reach = float(np.linalg.norm(s.ee_pos - s.positions[t]))
-        terms = {"reach": 1.0 - float(np.tanh(5.0 * reach)), "grasp": 0.0, "progress": 0.0}
+        reason = self._failure(s, rise, moved)
+        d = s.ee_pos - s.positions[t]
+        reach = math.sqrt(float(d @ d))
+        terms = {"reach": 1.0 - math.tanh(5.0 * reach), "grasp": 0.0, "progress": 0.0}
         success = False
+        lift = float(rise[t])
         if cmd.verb == "pick":
-            grasped = all(t in f for f in s.finger_contacts)
+            grasped = t in s.finger_contacts[0] and t in s.finger_contacts[1]
             terms["grasp"] = float(grasped)
-            terms["progress"] = float(np.clip(rise[t] / LIFT_SUCCESS_M, 0.0, 1.0)) if grasped else 0.0
-            self.held_steps = self.held_steps + 1 if rise[t] >= LIFT_SUCCESS_M else 0
+            terms["progress"] = min(max(lift / LIFT_SUCCESS_M, 0.0), 1.0) if grasped else 0.0
+            self.held_steps = self.held_steps + 1 if lift >= LIFT_SUCCESS_M else 0
             success = self.held_steps >= PICK_HOLD_STEPS
         elif cmd.verb == "push":
-            along = float(moved[t] @ np.array(DIRECTION_VECTORS[cmd.direction]))
-            terms["progress"] = float(np.clip(along / PUSH_SUCCESS_M, 0.0, 1.0))
-            success = along >= PUSH_SUCCESS_M and rise[t] < PUSH_MAX_LIFT_M
+            ux, uy = DIRECTION_VECTORS[cmd.direction]
+            along = float(moved[t, 0] * ux + moved[t, 1] * uy)
+            terms["progress"] = min(max(along / PUSH_SUCCESS_M, 0.0), 1.0)
+            success = along >= PUSH_SUCCESS_M and lift < PUSH_MAX_LIFT_M
         elif cmd.verb == "touch":
             success = t in s.gripper_contacts
         else:
@@ -87,22 +90,28 @@ class TaskJudge:
         reward = w.reach * terms["reach"] + w.grasp * terms["grasp"] + w.progress * terms["progress"]
         reward += w.success if success else 0.0
         reward += w.failure if reason is not None else 0.0
-        return Judgement(float(reward), terms, success, reason)
+        return Judgement(reward, terms, success, reason)
 
-    def _failure(self, s: StepState, rise: np.ndarray, moved: np.ndarray, phrase: list[str]) -> str | None:
+    def _failure(self, s: StepState, rise: np.ndarray, moved: np.ndarray) -> str | None:
+        """Vectorised checks first (every step); the message is built only when something went wrong."""
         t, verb = self.task.target_index, self.task.command.verb
-        for i, p in enumerate(s.positions):
-            if p[2] < FELL_BELOW_M or not (TABLE_X[0] <= p[0] <= TABLE_X[1] and TABLE_Y[0] <= p[1] <= TABLE_Y[1]):
+        p = s.positions
+        off = (p[:, 2] < FELL_BELOW_M) | (p[:, 0] < TABLE_X[0]) | (p[:, 0] > TABLE_X[1]) | (p[:, 1] < TABLE_Y[0]) | (p[:, 1] > TABLE_Y[1])
+        other = np.arange(len(p)) != t
+        lifted = other & (rise >= LIFT_SUCCESS_M)
+        pushed = other & (np.einsum("ij,ij->i", moved, moved) >= DISTRACTOR_MOVE_M**2)
+        touched = verb == "touch" and any(i != t for i in s.gripper_contacts)
+        if not (off.any() or lifted.any() or pushed.any() or touched or (verb == "push" and rise[t] >= LIFT_SUCCESS_M)):
+            return None
+        phrase = [o.slot.phrase for o in self.task.objects]
+        for i in range(len(p)):
+            if off[i]:
                 return f"the {phrase[i]} fell off the table"
-        for i in range(len(phrase)):
-            if i == t:
-                continue
-            if rise[i] >= LIFT_SUCCESS_M:
+        for i in range(len(p)):
+            if lifted[i]:
                 return f"lifted the {phrase[i]}, not the {phrase[t]}"
-            if np.linalg.norm(moved[i]) >= DISTRACTOR_MOVE_M:
+            if pushed[i]:
                 return f"pushed the {phrase[i]}, not the {phrase[t]}"
-            if verb == "touch" and i in s.gripper_contacts:
+            if verb == "touch" and i != t and i in s.gripper_contacts:
                 return f"touched the {phrase[i]}, not the {phrase[t]}"
-        if verb == "push" and rise[t] >= LIFT_SUCCESS_M:
-            return f"lifted the {phrase[t]} instead of pushing it"
-        return None
+        return f"lifted the {phrase[t]} instead of pushing it"
