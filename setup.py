@@ -41,6 +41,7 @@ setup(
             "vla-ros = vla_ros.nodes.cli:main",
             "sim_node = vla_ros.nodes.sim_node:main",
             "grounding_node = vla_ros.nodes.grounding_node:main",
+            "speech_node = vla_ros.nodes.speech_node:main",
         ],
     },
 )

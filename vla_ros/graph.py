@@ -46,6 +46,8 @@ NODES: tuple[NodeSpec, ...] = (
              "sim", "vla_ros.nodes.sim_node:SimParams", sim_only=True),
     NodeSpec("grounding", "grounding_node", True, "CLIPSeg/CLIP: command -> target mask, point, score", "grounding",
              "vla_ros.nodes.grounding_node:GroundingParams"),
+    NodeSpec("speech", "speech_node", True, "offline speech -> command topic", "speech",
+             "vla_ros.nodes.speech_node:SpeechParams"),
 )
 
 LAUNCH_ARGS: tuple[LaunchArg, ...] = (
@@ -59,12 +61,14 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("joint_states_topic", TOPICS.joint_states, "sensor_msgs/JointState of the arm",
               {"sim": "joint_states_topic"}),
     LaunchArg("command_topic", TOPICS.command, "std_msgs/String commands",
-              {"grounding": "command_topic"}),
+              {"grounding": "command_topic", "speech": "command_topic"}),
     LaunchArg("device", "auto", "model device: auto (cuda when available), cpu or cuda", {"grounding": "device"}),
     LaunchArg("grounding_model", "", "grounding model: hub id or local directory (default: the shipped offline model)",
               {"grounding": "model"}),
     LaunchArg("grounding_backend", "clipseg", "clipseg (masks) or clip (zero-shot scores)", {"grounding": "backend"}),
+    LaunchArg("audio_source", "topic", "speech audio: topic, microphone or a WAV file path", {"speech": "source"}),
     LaunchArg("grounding", "true", "start the grounding node"),
+    LaunchArg("speech", "false", "start the speech node"),
     LaunchArg("sim", "true", "start the simulated robot (sim launch only)"),
 )
 

@@ -1,0 +1,187 @@
+"""Speech node: spoken commands -> the same std_msgs/String command topic that typing uses, offline.
+
+Audio sources (parameter `source`):
+  topic       std_msgs/Int16MultiArray on `audio_topic`: mono (or `audio_channels` interleaved) 16-bit PCM
+              samples at `audio_sample_rate` Hz, any chunk size (e.g. 50 ms). Int16MultiArray carries no
+              rate, so the rate is this parameter; layout may be left empty.
+  microphone  a PortAudio input (`mic_device`, `mic_sample_rate`; 0 = the device's default rate).
+  <path>.wav  a WAV file, decoded once on activation (demos, tests).
+Utterance boundaries: `segmentation` = vad (energy voice-activity detection) or push_to_talk (the
+`~/talk` std_srvs/SetBool service: true starts, false ends the utterance).
+A recognised command is published in canonical vocabulary form; silence, noise, out-of-grammar speech
+or a low-confidence decode publishes nothing on the command topic and "not understood: ..." on the
+status topic (JSON: text, hypothesis, confidence, latency_s, audio_s, rtf).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from std_msgs.msg import Int16MultiArray, String
+from std_srvs.srv import SetBool
+
+from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
+from vla_ros.nodes.ros_params import declare_params, param, require_topic
+from vla_ros.rejections import RejectedInput
+from vla_ros.topics import TOPICS
+
+
+@dataclass
+class SpeechParams:
+    command_topic: str = param(TOPICS.command, "std_msgs/String: recognised commands out")
+    status_topic: str = param(TOPICS.speech_status, "JSON status of every utterance")
+    audio_topic: str = param(TOPICS.speech_audio, "std_msgs/Int16MultiArray PCM in (source: topic)")
+    source: str = param("topic", "topic, microphone, or a path to a WAV file")
+    audio_sample_rate: int = param(16000, "sample rate of the audio topic, Hz")
+    audio_channels: int = param(1, "interleaved channels on the audio topic (mixed to mono)")
+    mic_device: str = param("", "microphone: sounddevice index or name substring ('' = default)")
+    mic_sample_rate: int = param(0, "microphone rate, Hz (0 = the device's default)")
+    backend: str = param("pocketsphinx", "pocketsphinx (grammar from the vocabulary) or whisper")
+    whisper_model: str = param("", "whisper backend: local directory or model id")
+    min_confidence: float = param(0.6, "reject decodes below this confidence (pocketsphinx)")
+    segmentation: str = param("vad", "vad (hands-free) or push_to_talk (~/talk service)")
+
+    def validate(self) -> None:
+        for name in ("command_topic", "status_topic", "audio_topic"):
+            require_topic(name, getattr(self, name))
+        if self.source not in ("topic", "microphone") and not self.source.endswith(".wav"):
+            raise ValueError(f"source={self.source!r}: use topic, microphone or a .wav path")
+        if self.backend not in ("pocketsphinx", "whisper"):
+            raise ValueError(f"backend={self.backend!r}: use pocketsphinx or whisper")
+        if self.segmentation not in ("vad", "push_to_talk"):
+            raise ValueError(f"segmentation={self.segmentation!r}: use vad or push_to_talk")
+        if not 8000 <= self.audio_sample_rate <= 192000 or self.audio_channels < 1:
+            raise ValueError("audio_sample_rate must be 8000..192000 Hz and audio_channels >= 1")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("min_confidence must be in [0, 1]")
+
+
+class SpeechNode(ModelNode):
+    def __init__(self) -> None:
+        super().__init__("speech")
+        self.p = declare_params(self, SpeechParams)
+        self.recognizer: Any = None
+        self.segmenter: Any = None
+        self.lock = threading.Lock()
+        self.handles: list[Any] = []
+        self.mic: Any = None
+        self.mic_thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def load(self) -> None:
+        from vla_ros.speech.recognizer import make_recognizer
+
+        if self.p.source.endswith(".wav") and not Path(self.p.source).is_file():
+            raise FileNotFoundError(f"source WAV file {self.p.source} does not exist")
+        self.recognizer = make_recognizer(self.p.backend, self.p.whisper_model, min_confidence=self.p.min_confidence)
+        self.pub_command = self.create_lifecycle_publisher(String, self.p.command_topic, 10)
+        self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
+        self.get_logger().info(f"speech backend {self.p.backend}, source {self.p.source}, {self.p.segmentation}")
+
+    def start(self) -> None:
+        if self.p.source == "topic":
+            self.segmenter = self.make_segmenter(self.p.audio_sample_rate)
+            self.handles.append((self.destroy_subscription,
+                                 self.create_subscription(Int16MultiArray, self.p.audio_topic, self.on_audio, 100)))
+        elif self.p.source == "microphone":
+            from vla_ros.speech.audio import MicrophoneSource
+
+            device = int(self.p.mic_device) if self.p.mic_device.isdigit() else (self.p.mic_device or None)
+            self.mic = MicrophoneSource(device, self.p.mic_sample_rate or None).open()
+            self.segmenter = self.make_segmenter(int(self.mic.sample_rate))
+            self.mic_thread = threading.Thread(target=self.read_microphone, daemon=True)
+            self.mic_thread.start()
+        else:
+            self.wav_wait_ticks = 0
+            self.wav_timer = self.create_timer(0.1, self.decode_wav_once)
+            self.handles.append((self.destroy_timer, self.wav_timer))
+        if self.p.segmentation == "push_to_talk":
+            self.handles.append((self.destroy_service, self.create_service(SetBool, "~/talk", self.on_talk)))
+
+    def stop(self) -> None:
+        if self.mic is not None:
+            self.mic.close()
+            self.mic = None
+        for destroy, handle in self.handles:
+            destroy(handle)
+        self.handles = []
+
+    def unload(self) -> None:
+        self.recognizer = None
+
+    def make_segmenter(self, rate: int) -> Any:
+        from vla_ros.speech.vad import EnergyVad, PushToTalk
+
+        return EnergyVad(rate) if self.p.segmentation == "vad" else PushToTalk(rate)
+
+    # ---------------------------------------------------------------- audio in
+    def on_audio(self, msg: Int16MultiArray) -> None:
+        from vla_ros.speech.audio import pcm_chunk
+
+        try:
+            if len(msg.data) % self.p.audio_channels:
+                raise RejectedInput("chunk length", f"{len(msg.data)} samples not divisible by {self.p.audio_channels} channels")
+            chunk = pcm_chunk(np.asarray(msg.data, dtype=np.int16), self.p.audio_channels)
+        except (RejectedInput, ValueError) as exc:
+            self.rejections.reject("audio", exc if isinstance(exc, RejectedInput) else RejectedInput("bad audio", str(exc)))
+            return
+        self.feed(chunk)
+
+    def read_microphone(self) -> None:
+        try:
+            for chunk in self.mic.chunks():
+                self.feed(chunk)
+        except (TimeoutError, RuntimeError) as exc:
+            self.get_logger().error(f"microphone stopped: {exc}")
+
+    def decode_wav_once(self) -> None:
+        from vla_ros.speech.audio import read_wav
+        from vla_ros.speech.vad import EnergyVad
+
+        # A file is said once: wait (up to 5 s) for a command subscriber so the result is not lost.
+        self.wav_wait_ticks += 1
+        if self.pub_command.get_subscription_count() == 0 and self.wav_wait_ticks < 50:
+            return
+        self.wav_timer.cancel()  # one shot: the file is decoded once per activation
+        audio, rate = read_wav(self.p.source)
+        vad = EnergyVad(rate)  # a file has no button: its utterances are found by energy
+        self.decode(vad.feed(audio) + vad.flush())
+
+    def on_talk(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self.lock:
+            if request.data:
+                self.segmenter.start()
+                utterances = []
+            else:
+                utterances = self.segmenter.stop()
+        if not request.data:
+            self.decode(utterances)
+        response.success, response.message = True, "listening" if request.data else f"{len(utterances)} utterance(s)"
+        return response
+
+    def feed(self, chunk: np.ndarray) -> None:
+        with self.lock:
+            utterances = self.segmenter.feed(chunk)
+        self.decode(utterances)
+
+    # ---------------------------------------------------------------- out
+    def decode(self, utterances: list[Any]) -> None:
+        for utt in utterances:
+            result = self.recognizer.recognize(utt.audio, utt.sample_rate)
+            if result.understood and result.text:
+                self.pub_command.publish(String(data=result.text))
+                self.get_logger().info(f"heard {result.text!r} (confidence {result.confidence})")
+            else:
+                self.get_logger().info(result.reason)
+            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source}))
+
+
+def main() -> int:
+    return run_node(SpeechNode)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
