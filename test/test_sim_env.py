@@ -183,3 +183,24 @@ def test_subproc_vec_env_steps():
         assert reward.shape == (2,) and np.isfinite(reward).all() and "target_id" in infos[0]
     finally:
         venv.close()
+
+
+def test_cheap_robot_meshes_render_the_same_objects():
+    fine = TabletopEnv(image_size=64, obs_images=False)
+    cheap = TabletopEnv(image_size=64, obs_images=False, robot_meshes="collision")
+    fine.reset(seed=4)
+    cheap.reset(seed=4)
+    assert np.array_equal(fine.render_segmentation(), cheap.render_segmentation())
+    assert not np.array_equal(fine.render_rgb(), cheap.render_rgb()), "the arm should look different"
+    with pytest.raises(ValueError, match="robot_meshes"):
+        TabletopEnv(obs_images=False, robot_meshes="pretty")
+    fine.close()
+    cheap.close()
+
+
+def test_episode_truncates_at_max_episode_steps():
+    env = TabletopEnv(obs_images=False, max_episode_steps=3)
+    env.reset(seed=0)
+    flags = [env.step(np.zeros(8, dtype=np.float32))[3] for _ in range(3)]
+    assert flags == [False, False, True]
+    env.close()

@@ -36,7 +36,8 @@ from vla_ros.topics import FRAMES
 from vla_ros.vocabulary import Command, Vocabulary, load_vocabulary
 from vla_sim.camera import MAX_DEPTH_M, CameraInfo, CameraRenderer, camera_info
 from vla_sim.kinematics import IKResult, forward_kinematics, solve_ik, top_down
-from vla_sim.scene import ARM_JOINT_NAMES, FINGER_JOINT_NAMES, HIDDEN_GROUP, JOINT_NAMES, Scene, build_scene
+from vla_sim.scene import (ARM_JOINT_NAMES, FINGER_JOINT_NAMES, HIDDEN_GROUP, JOINT_NAMES, Scene, build_scene,
+                           show_robot_meshes)
 from vla_sim.task_judge import Judgement, RewardWeights, StepState, TaskJudge
 from vla_sim.task_sampler import (INSTRUCTION_CHARSET, INSTRUCTION_MAX_LENGTH, Task, check_directions,
                                   parse_command, sample_task)
@@ -46,6 +47,7 @@ MAX_JOINT_STEP_RAD = 0.05
 MAX_TARGET_LEAD_RAD = 0.3
 MAX_EE_STEP_M = 0.03
 MAX_EE_LEAD_M = 0.05
+IK_ITERATIONS_PER_TICK = 3  # warm-started from the last targets, a few DLS steps track a 3 cm move
 EE_MAX_JOINT_STEP_RAD = 0.04  # per tick (0.8 rad/s): below the ~0.87 rad/s the MJCF's damping allows
 EE_BOUNDS = np.array([[0.15, 0.80], [-0.50, 0.50], [0.005, 0.55]])  # x, y, z of the grasp point, metres
 GRIPPER_MAX_OPENING_M = 0.08
@@ -78,6 +80,7 @@ class EnvConfig:
     max_episode_steps: int = 150
     action_mode: str = "joint_delta"
     camera: str = "front"
+    robot_meshes: str = "visual"
 
 
 class TabletopEnv(gym.Env):
@@ -85,9 +88,10 @@ class TabletopEnv(gym.Env):
 
     def __init__(self, image_size: int = 128, obs_images: bool = True, min_objects: int = 2, max_objects: int = 4,
                  max_episode_steps: int = 150, action_mode: str = "joint_delta", camera: str = "front",
-                 render_mode: str | None = None, vocabulary: Vocabulary | None = None,
+                 robot_meshes: str = "visual", render_mode: str | None = None, vocabulary: Vocabulary | None = None,
                  reward_weights: RewardWeights | None = None) -> None:
-        self.config = EnvConfig(image_size, obs_images, min_objects, max_objects, max_episode_steps, action_mode, camera)
+        self.config = EnvConfig(image_size, obs_images, min_objects, max_objects, max_episode_steps, action_mode, camera,
+                                robot_meshes)
         if action_mode not in ("joint_delta", "ee_delta"):
             raise ValueError(f"action_mode must be 'joint_delta' or 'ee_delta', not {action_mode!r}")
         if camera not in CAMERAS:
@@ -104,6 +108,7 @@ class TabletopEnv(gym.Env):
         self.reward_weights = reward_weights or RewardWeights()
         self.scene: Scene = build_scene(self.vocab, max_render_size=max(512, image_size))
         self.model = self.scene.model
+        show_robot_meshes(self.model, robot_meshes)
         self.data = mujoco.MjData(self.model)
         self._ik_data = mujoco.MjData(self.model)
         self.substeps = int(round(1.0 / (CONTROL_HZ * self.model.opt.timestep)))
@@ -219,14 +224,17 @@ class TabletopEnv(gym.Env):
         self._steps += 1
         self._last = self._judge.judge(self._step_state())
         terminated = self._last.success or self._last.failure_reason is not None
-        return self._obs(), self._last.reward, terminated, False, self._info()
+        # Also truncates by itself (not only through gymnasium's TimeLimit) so direct users and the ROS node
+        # see episodes end at max_episode_steps.
+        truncated = not terminated and self._steps >= self.config.max_episode_steps
+        return self._obs(), self._last.reward, terminated, truncated, self._info()
 
     def ee_target_to_joints(self, target_pos: np.ndarray) -> np.ndarray:
         """Joint targets that put the grasp point at `target_pos` (clipped to EE_BOUNDS), hand pointing down."""
         return self.solve_ik(np.clip(target_pos, EE_BOUNDS[:, 0], EE_BOUNDS[:, 1])).q
 
     def solve_ik(self, target_pos: np.ndarray, yaw: float = 0.0, q_init: np.ndarray | None = None,
-                 iterations: int = 8) -> IKResult:
+                 iterations: int = IK_ITERATIONS_PER_TICK) -> IKResult:
         """IK for the grasp point at `target_pos` with the hand down at `yaw`, from q_init (default: the
         current targets, so consecutive solutions stay on one branch). The sim state is not touched."""
         sc = self.scene
