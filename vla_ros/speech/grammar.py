@@ -53,7 +53,8 @@ class CommandGrammar:
         ]
         if self.vocab.directions:
             words = [w for ws in self.vocab.directions.values() for w in ws]
-            lines.append("<direction> = [to the] (" + _alternatives(words) + ");")
+            lines.append("<direction_word> = " + _alternatives(words) + ";")
+            lines.append("<direction> = <direction_word> | to the <direction_word>;")
         for verb in self.vocab.verbs:
             rule = verb_rules[verb.name]
             lines.append(f"<{rule}> = " + _alternatives(verb.phrases) + ";")
