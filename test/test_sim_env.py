@@ -129,11 +129,14 @@ def test_set_joint_targets_clips_and_moves_and_hold_holds(fast_env):
     u.hold()
     held = u.joint_positions()[:7].copy()
     for _ in range(10):
-        u.hold()
-        fast_env.step(np.ones(8, dtype=np.float32))  # ignored: hold() overrides this step's action
+        fast_env.step(np.ones(8, dtype=np.float32))  # ignored: absolute targets rule until reset()
     assert np.allclose(u.joint_positions()[:7], held, atol=0.02)
     with pytest.raises(ValueError):
         u.set_joint_targets(np.zeros(6), 0.0)
+    fast_env.reset(seed=1)
+    q0 = u.joint_targets
+    fast_env.step(np.ones(8, dtype=np.float32))
+    assert not np.allclose(u.joint_targets, q0), "after reset() actions drive the arm again"
 
 
 def test_ee_delta_moves_the_grasp_point_along_the_command():

@@ -1,5 +1,4 @@
 """The scripted expert solves every verb (the long per-verb rates are in benchmarks/sim_bench.py)."""
-import numpy as np
 import pytest
 
 from vla_sim.env import TabletopEnv

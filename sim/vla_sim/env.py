@@ -13,9 +13,10 @@ Action contract (also as data: `ACTION_SPEC`), 20 Hz control, physics substeps u
     damping caps joint speed near 0.9 rad/s; within that the grasp point follows a straight line).
     a[3:7] are ignored in this mode.
   - a[7] (both modes) is the gripper: -1 = closed, +1 = fully open (0.08 m between the fingers), linear.
-  A non-finite action or one of the wrong shape is a ValueError. `set_joint_targets(q, gripper)` and
-  `hold()` override the next step's targets with absolute ones (the ROS sim node's path); that step then
-  ignores its action argument.
+  A non-finite action or one of the wrong shape is a ValueError.
+  Absolute targets (the ROS sim node's path, like a joint position controller): once `set_joint_targets(q,
+  gripper)` or `hold()` has been called in an episode, every step() keeps the latest absolute targets and
+  ignores its action argument (still validated) until the next reset().
 
 Observations (Dict): rgb (H,W,3) uint8 and depth (H,W,1) float32 metres from `camera` (omitted when
 obs_images=False), joint_pos/joint_vel (7), gripper (1,) finger opening in metres, instruction (Text) and
@@ -47,7 +48,7 @@ MAX_JOINT_STEP_RAD = 0.05
 MAX_TARGET_LEAD_RAD = 0.3
 MAX_EE_STEP_M = 0.03
 MAX_EE_LEAD_M = 0.05
-IK_ITERATIONS_PER_TICK = 3  # warm-started from the last targets, a few DLS steps track a 3 cm move
+IK_ITERATIONS_PER_TICK = 1  # warm-started from the last targets; residuals are corrected on the next tick
 EE_MAX_JOINT_STEP_RAD = 0.04  # per tick (0.8 rad/s): below the ~0.87 rad/s the MJCF's damping allows
 EE_BOUNDS = np.array([[0.15, 0.80], [-0.50, 0.50], [0.005, 0.55]])  # x, y, z of the grasp point, metres
 GRIPPER_MAX_OPENING_M = 0.08
@@ -139,7 +140,7 @@ class TabletopEnv(gym.Env):
         self._active: list[int] = []  # slot index of task object k-1 (instance id k)
         self._q_target = HOME_Q.copy()
         self._finger_target = self.scene.finger_limits[1]
-        self._pending_targets = False
+        self._absolute_targets = False
         self._steps = 0
         self._last: Judgement | None = None
 
@@ -193,7 +194,7 @@ class TabletopEnv(gym.Env):
         self.task = task
         self._q_target = q0.copy()
         self._finger_target = sc.finger_limits[1]
-        self._pending_targets = False
+        self._absolute_targets = False
         self._apply_ctrl()
         mujoco.mj_step(m, d, nstep=SETTLE_SUBSTEPS)
         self._judge = TaskJudge(task, self._object_positions(), self.reward_weights)
@@ -207,9 +208,7 @@ class TabletopEnv(gym.Env):
             raise ValueError(f"action must have shape (8,), got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action must be finite, got {a.tolist()}")
-        if self._pending_targets:
-            self._pending_targets = False
-        else:
+        if not self._absolute_targets:
             a = np.clip(a, -1.0, 1.0)
             if self.config.action_mode == "joint_delta":
                 self._set_q_target(self._q_target + a[:7] * MAX_JOINT_STEP_RAD)
@@ -253,8 +252,8 @@ class TabletopEnv(gym.Env):
         self.data.ctrl[self.scene.finger_actuators] = self._finger_target
 
     def set_joint_targets(self, q: np.ndarray, gripper: float) -> tuple[str, ...]:
-        """Absolute targets for the next step: q (7,) rad in JOINT_NAMES order, gripper opening in metres
-        (0..0.08). Values outside the MJCF limits are clipped; returns the names of the clipped ones."""
+        """Absolute targets from now on (this episode): q (7,) rad in JOINT_NAMES order, gripper opening in
+        metres (0..0.08). Values outside the MJCF limits are clipped; returns the names of the clipped ones."""
         q = np.asarray(q, dtype=np.float64)
         if q.shape != (7,) or not np.all(np.isfinite(q)) or not np.isfinite(gripper):
             raise ValueError(f"set_joint_targets needs 7 finite joint positions and a finite gripper, got {q!r}, {gripper!r}")
@@ -264,14 +263,14 @@ class TabletopEnv(gym.Env):
             clipped.append("gripper")
         self._q_target = np.clip(q, lo, hi)
         self._finger_target = float(np.clip(gripper, 0.0, GRIPPER_MAX_OPENING_M)) / 2.0
-        self._pending_targets = True
+        self._absolute_targets = True
         return tuple(clipped)
 
     def hold(self) -> None:
-        """Targets = the current joint positions and gripper opening, for the next step (stale input, stop)."""
+        """Absolute targets = the current joint positions and gripper opening (stale input, stop)."""
         self._q_target = self.data.qpos[self.scene.arm_qpos_adr].copy()
         self._finger_target = float(self.data.qpos[self.scene.finger_qpos_adr].mean())
-        self._pending_targets = True
+        self._absolute_targets = True
 
     def teleport_arm(self, q: np.ndarray, gripper: float = GRIPPER_MAX_OPENING_M) -> None:
         """Place the arm at q (7,) and the fingers at `gripper` metres apart, kinematically (no physics

@@ -43,8 +43,11 @@ def forward_kinematics(model: mujoco.MjModel, scratch: mujoco.MjData, qpos_adr: 
 
 
 def rotation_error(current: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Small-angle rotation vector (world frame) that takes `current` towards `target`."""
-    return 0.5 * sum(np.cross(current[:, i], target[:, i]) for i in range(3))
+    """Small-angle rotation vector (world frame) that takes `current` towards `target`:
+    0.5 * sum_i current[:, i] x target[:, i], written out (np.cross costs ~30 us a call)."""
+    c, t = current, target
+    return 0.5 * np.array([(c[1] * t[2] - c[2] * t[1]).sum(), (c[2] * t[0] - c[0] * t[2]).sum(),
+                           (c[0] * t[1] - c[1] * t[0]).sum()])
 
 
 def dls_step(jac: np.ndarray, err: np.ndarray, damping: float) -> np.ndarray:
