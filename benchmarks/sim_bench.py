@@ -174,7 +174,9 @@ def expert_strip(path: Path) -> None:
 def markdown(speed: list[SpeedResult], render: list[RenderResult], expert: list[ExpertResult], meta: dict) -> str:
     base = next(s for s in speed if s.name.startswith("panda-gym")).steps_per_s
     lines = ["# Sim benchmark", "", f"`python benchmarks/sim_bench.py{' --quick' if meta['quick'] else ''}` on "
-             f"{meta['machine']} ({meta['cpus']} CPUs), {meta['date']}.", "",
+             f"{meta['machine']} ({meta['cpus']} CPUs), {meta['date']}; 1-minute load average "
+             f"{meta['load_avg_1min'][0]} at the start, {meta['load_avg_1min'][1]} at the end (other jobs share "
+             "the machine: absolute numbers move with load, the interleaved ratios much less).", "",
              "## Env steps/s, no rendering (random actions; median of interleaved rounds)", "",
              "| env | steps/s | vs panda-gym |", "| --- | ---: | ---: |"]
     lines += [f"| {s.name} | {s.steps_per_s:,.0f} | {s.steps_per_s / base:.1f}x |" for s in speed]
@@ -200,6 +202,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small counts (a smoke run, not the quoted numbers)")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    load_before = os.getloadavg()[0]
     steps, rounds, frames, episodes = (300, 2, 30, 20) if args.quick else (2000, 5, 200, 200)
     speed = bench_speed(steps, rounds)
     for s in speed:
@@ -208,7 +211,8 @@ def main() -> int:
     expert = bench_expert(episodes, ["ee_delta", "joint_delta"])
     expert_strip(RESULTS / "sim_expert_strip.png")
     meta = {"quick": args.quick, "machine": platform.machine(), "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%d"), "python": platform.python_version()}
+            "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
+            "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     (RESULTS / "sim.json").write_text(json.dumps({
         "meta": meta, "speed": [asdict(s) for s in speed], "render": [asdict(r) for r in render],
         "expert": [dict(asdict(e), rate=e.rate) for e in expert]}, indent=2))

@@ -210,9 +210,11 @@ def build_scene(vocab: Vocabulary, max_render_size: int = 512) -> Scene:
         if body.name.startswith("panda0_link"):
             body.gravcomp = 1.0
     hand = spec.body("panda0_link7")
-    # Wrist camera on the hand, looking along the fingers (MuJoCo cameras look along their -z).
-    hand.add_camera(name="wrist", pos=[0.05, -0.05, 0.12], quat=[0.0, 0.3826834, 0.9238795, 0.0], fovy=70.0)
+    # Wrist camera beside the hand, tilted to look through the finger gap (just past the grasp point), the
+    # fingers left and right in the image (MuJoCo cameras look along their -z).
+    hand.add_camera(name="wrist", pos=[0.06, -0.06, 0.10], quat=[0.184111, 0.905349, 0.375008, 0.076261], fovy=70.0)
     model = spec.compile()
+    model.site_group[:] = HIDDEN_GROUP  # the grasp-point marker is bookkeeping, not something a camera sees
     # Island sleeping: objects at rest (and the parked ones) cost nothing until something touches them;
     # 2-3x faster steps with the arm moving among resting objects.
     model.opt.enableflags |= int(mujoco.mjtEnableBit.mjENBL_SLEEP)
