@@ -105,6 +105,11 @@ def test_only_parsed_commands_pass_the_gate(hypothesis, text):
         assert result.reason.startswith("not understood: ")
 
 
+def test_missing_pocketsphinx_model_says_which(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model directory"):
+        PocketsphinxRecognizer(model_dir=str(tmp_path / "en-us"))
+
+
 def test_whisper_with_missing_model_directory_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         WhisperRecognizer(str(tmp_path / "whisper-tiny"))

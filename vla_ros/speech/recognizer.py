@@ -79,11 +79,14 @@ class PocketsphinxRecognizer:
         self.min_stop_confidence = min_stop_confidence
         self.noise_floor_lsb = noise_floor_lsb
         self.grammar = CommandGrammar(self.vocab)
-        options: dict[str, object] = {"loglevel": "ERROR"}
-        if model_dir:
-            options["hmm"] = model_dir
-        if dictionary:
-            options["dict"] = dictionary
+        # FATAL: an incomplete decode is logged by pocketsphinx as an ERROR on every out-of-grammar
+        # utterance; it is reported in the result's reason instead. Real failures still raise.
+        options: dict[str, object] = {"loglevel": "FATAL"}
+        for key, path in (("hmm", model_dir), ("dict", dictionary)):
+            if path:
+                if not Path(path).exists():
+                    raise FileNotFoundError(f"pocketsphinx {'model directory' if key == 'hmm' else 'dictionary'} {path} does not exist")
+                options[key] = path
         self._decoder = Decoder(Config(**options))
         missing = sorted(w for w in self.grammar.words() if self._decoder.lookup_word(w) is None)
         if missing:
