@@ -225,7 +225,8 @@ class Vocabulary:
         obj = " ".join(w for w in (cmd.color, shape_word or cmd.shape) if w)
         text = f"{vp} the {obj}"
         if cmd.direction:
-            text += f" to the {cmd.direction}" if cmd.direction in ("left", "right") else f" {cmd.direction}"
+            word = self.directions[cmd.direction][0]  # the first word listed is the canonical one
+            text += f" to the {word}" if cmd.direction in ("left", "right") else f" {word}"
         return text
 
     def all_commands(self) -> list[Command]:
