@@ -82,9 +82,9 @@ def sample_task(rng: np.random.Generator, vocab: Vocabulary, slots: tuple[Object
         words = (shape.name, *shape.synonyms)
         text = vocab.render(command, verb_phrase=verb.phrases[rng.integers(len(verb.phrases))],
                             shape_word=words[rng.integers(len(words))])
-        if direction is not None:  # render() says the canonical direction last; say a synonym instead
-            synonyms = vocab.directions[direction]
-            text = text.removesuffix(direction) + synonyms[rng.integers(len(synonyms))]
+        if direction is not None:  # render() ends with the direction's canonical word; say any of its words
+            words = vocab.directions[direction]
+            text = f"{text.rsplit(' ', 1)[0]} {words[rng.integers(len(words))]}"
     else:
         candidates = [s for s in slots if _matches(s, command)]
         target = candidates[rng.integers(len(candidates))]
