@@ -119,11 +119,14 @@ def build_model(cfg: OfflineModelConfig, tok: CLIPTokenizer) -> CLIPSegForImageS
     if max(cfg.extract_layers) >= cfg.vision_layers:
         raise ValueError(f"extract_layers {cfg.extract_layers} are 0-based and must be < vision_layers={cfg.vision_layers}")
     model = CLIPSegForImageSegmentation(config)
-    # Start the mask logits near "nothing here" (most pixels of most prompts are background), not at a
-    # random +-20 that the first hundred steps would spend undoing.
+    # transformers initialises the decoder's Linear/Conv weights with std 1 (fine for a decoder trained on
+    # a frozen CLIP, ruinous from scratch: activations reach std ~60 and the masks never start to learn).
+    # PyTorch's fan-in initialisation instead, and mask logits that start near "nothing here".
+    for module in model.decoder.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.reset_parameters()
     last = [m for m in model.decoder.transposed_convolution.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
     with torch.no_grad():
-        last.weight.mul_(0.1)
         last.bias.fill_(-4.0)
     return model
 
