@@ -50,6 +50,7 @@ class GroundingParams:
     depth_max_age_s: float = param(0.2, "use depth only if its stamp is this close to the colour frame")
     publish_overlay: bool = param(True, "publish the overlay image (costs a copy + drawing per frame)")
     num_threads: int = param(0, "torch CPU threads (0 = torch default)")
+    target_frame: str = param("", "also publish the 3-D target in this frame via tf2 ('' = camera frame only)")
 
     def validate(self) -> None:
         for name in ("image_topic", "camera_info_topic", "command_topic", "mask_topic", "overlay_topic",
@@ -95,6 +96,24 @@ class GroundingNode(ModelNode):
         self.pub_pixel = self.create_lifecycle_publisher(PointStamped, self.p.target_topic + "_pixel", 10)
         self.pub_markers = self.create_lifecycle_publisher(MarkerArray, self.p.markers_topic, 10)
         self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
+        self.tf = self.make_transformer()
+
+    def make_transformer(self) -> Any:
+        """tf2 where the robot has it (the target is then also given in `target_frame`); else None."""
+        if not self.p.target_frame:
+            return None
+        try:
+            import tf2_geometry_msgs  # noqa: F401  (registers PointStamped with tf2)
+            from tf2_ros import Buffer, TransformListener
+        except ImportError:
+            self.get_logger().warning(f"target_frame={self.p.target_frame!r} but tf2_ros is not installed: "
+                                      "targets stay in the camera frame (see their header.frame_id)")
+            return None
+        self.tf_buffer = Buffer()
+        self.tf_listener = TransformListener(self.tf_buffer, self)
+        self.pub_target_in_frame = self.create_lifecycle_publisher(
+            PointStamped, f"{self.p.target_topic}_{self.p.target_frame.strip('/').replace('/', '_')}", 10)
+        return self.tf_buffer
 
     def start(self) -> None:
         if self.grounder is None:  # freed on deactivate when it held an accelerator
@@ -219,12 +238,23 @@ class GroundingNode(ModelNode):
             pt = PointStamped(header=header)
             pt.point.x, pt.point.y, pt.point.z = (float(v) for v in result.point_camera)
             self.pub_target.publish(pt)
+            self.publish_in_target_frame(pt)
             markers.markers += _markers(header, pt, f"{result.phrase} {result.score:.2f}")
         self.pub_markers.publish(markers)
         status = result.summary()
         status.update(command=self.command, frame_id=header.frame_id, stamp=_seconds(header.stamp),
                       frames=self.frames, rejected_inputs=self.rejections.as_dict())
         self.publish_status(status)
+
+    def publish_in_target_frame(self, pt: PointStamped) -> None:
+        if self.tf is None:
+            return
+        from rclpy.duration import Duration
+
+        try:
+            self.pub_target_in_frame.publish(self.tf.transform(pt, self.p.target_frame, timeout=Duration(seconds=0.05)))
+        except Exception as exc:  # tf2 raises several lookup/extrapolation types; all mean "not now"
+            self.rejections.reject("tf", RejectedInput("no transform", f"{pt.header.frame_id} -> {self.p.target_frame}: {exc}"))
 
     def publish_status(self, payload: dict[str, Any]) -> None:
         payload.setdefault("time", time.time())
