@@ -1,0 +1,100 @@
+"""Node-level rates over real DDS: what a ROS user sees, not what the library does in a loop.
+
+Starts the installed sim node (camera at --camera-hz) and grounding node as separate processes, sends
+the sim's instruction, and measures for --seconds: camera frames/s received, grounding results/s (the
+node keeps only the latest frame, so results/s <= frames/s and the gap is frames dropped), end-to-end
+latency (image stamp -> status arrival), and the sim's JointState rate against its 20 Hz target.
+Writes benchmarks/results/graph.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+
+from vla_ros.nodes.node_runtime import LATCHED_QOS
+from vla_ros.process_graph import spin_until, start_node
+from vla_ros.topics import TOPICS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--camera-hz", type=float, default=20.0)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--quick", action="store_true", help="10 s instead of 30")
+    args = parser.parse_args()
+    seconds = 10.0 if args.quick else args.seconds
+    tmp = Path(tempfile.mkdtemp(prefix="vla_graph_bench_"))
+
+    rclpy.init()
+    node = rclpy.create_node("graph_bench")
+    got: dict[str, list] = {"instruction": [], "image": [], "status": [], "joints": []}
+    node.create_subscription(String, TOPICS.sim_instruction, got["instruction"].append, LATCHED_QOS)
+    node.create_subscription(Image, TOPICS.image, lambda m: got["image"].append(time.time()), qos_profile_sensor_data)
+    node.create_subscription(JointState, TOPICS.joint_states, lambda m: got["joints"].append(time.time()), 10)
+    node.create_subscription(String, TOPICS.grounding_status,
+                             lambda m: got["status"].append((time.time(), json.loads(m.data))), 10)
+    command = node.create_publisher(String, TOPICS.command, 10)
+    procs = [start_node("sim", tmp, params={"camera_rate_hz": args.camera_hz, "control_rate_hz": max(20.0, args.camera_hz),
+                                            "image_size": args.image_size, "max_episode_steps": 1_000_000}),
+             start_node("grounding", tmp)]
+    try:
+        spin_until(node, lambda: got["instruction"] and command.get_subscription_count() > 0, 120,
+                   "sim instruction and active grounding", procs)
+        command.publish(String(data=got["instruction"][-1].data))
+        spin_until(node, lambda: any(s["status"] == "found" for _, s in got["status"]), 60, "a first result", procs)
+        for k in got:
+            if k != "instruction":
+                got[k].clear()
+        end = time.monotonic() + seconds
+        spin_until(node, lambda: time.monotonic() > end, seconds + 10, "the measurement window", procs)
+    finally:
+        for p in procs:
+            p.stop()
+        node.destroy_node()
+        rclpy.shutdown()
+
+    results = [s for _, s in got["status"] if s["status"] in ("found", "not_found")]
+    latency = np.array([t - s["stamp"] for t, s in got["status"] if "stamp" in s]) * 1e3
+    out = {
+        "seconds": seconds, "camera_hz_set": args.camera_hz, "image_size": args.image_size,
+        "camera_frames_per_s": len(got["image"]) / seconds,
+        "grounding_results_per_s": len(results) / seconds,
+        "found_fraction": float(np.mean([s["status"] == "found" for s in results])) if results else 0.0,
+        "latency_ms_median": float(np.median(latency)) if latency.size else None,
+        "latency_ms_p95": float(np.percentile(latency, 95)) if latency.size else None,
+        "model_latency_ms_median": float(np.median([s["latency_s"] for s in results]) * 1e3) if results else None,
+        "joint_states_per_s": len(got["joints"]) / seconds,
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "instruction": got["instruction"][-1].data,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "graph.json").write_text(json.dumps(out, indent=2))
+    md = ["# Node graph benchmark (sim node + grounding node, separate processes, real DDS)", "",
+          f"`python benchmarks/graph_bench.py` on {out['machine']}; {seconds:.0f} s window, sim camera set to "
+          f"{args.camera_hz:g} Hz at {args.image_size} px, offline grounding model on CPU, command "
+          f"{out['instruction']!r}.", "", "| measure | value |", "| --- | ---: |"]
+    for key, label in [("camera_frames_per_s", "camera frames/s received"), ("grounding_results_per_s", "grounding results/s"),
+                       ("found_fraction", "fraction of results 'found'"), ("latency_ms_median", "image stamp -> status, median ms"),
+                       ("latency_ms_p95", "image stamp -> status, p95 ms"), ("model_latency_ms_median", "grounding call, median ms"),
+                       ("joint_states_per_s", "JointState/s (target 20)")]:
+        value = out[key]
+        md.append(f"| {label} | {value:.3g} |" if isinstance(value, float) else f"| {label} | {value} |")
+    (RESULTS / "graph.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
