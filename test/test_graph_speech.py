@@ -99,3 +99,29 @@ def test_wav_file_source(graph, tmp_path):
         assert got["command"][-1].data == "push the yellow ball to the left"
     finally:
         assert proc.stop() == 0
+
+
+def test_deactivated_speech_node_ignores_audio_until_reactivated(graph):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    node, proc, got, audio = graph
+    change = node.create_client(ChangeState, "/speech/change_state")
+    assert change.wait_for_service(timeout_sec=20)
+
+    def transition(tid):
+        future = change.call_async(ChangeState.Request(transition=Transition(id=tid)))
+        spin_until(node, future.done, 20, f"lifecycle transition {tid}", [proc])
+        assert future.result().success
+
+    transition(Transition.TRANSITION_DEACTIVATE)
+    got["command"].clear()
+    _stream(node, proc, audio, _speech("pick up the blue block"))
+    end = time.monotonic() + 1.5
+    spin_until(node, lambda: time.monotonic() > end, 5, "quiet period", [proc])
+    assert not got["command"], "an inactive speech node must not publish commands"
+    transition(Transition.TRANSITION_ACTIVATE)
+    spin_until(node, lambda: audio.get_subscription_count() > 0, 10, "the audio subscription back", [proc])
+    _stream(node, proc, audio, _speech("pick up the blue block"))
+    spin_until(node, lambda: got["command"], 30, "a command after reactivation", [proc])
+    assert got["command"][-1].data == "pick up the blue block"
