@@ -89,7 +89,7 @@ def test_follows_joint_commands_then_holds_when_they_stop(graph):
     while abs(_arm(got)[0] - target[0]) > 0.03:
         assert time.monotonic() < deadline, f"joint1 did not reach {target[0]:.2f} (at {_arm(got)[0]:.2f})"
         pub.publish(Float64MultiArray(data=[*target.tolist(), 0.08]))
-        spin_until(node, lambda: True, 1, "spin")
+        rclpy.spin_once(node, timeout_sec=0.02)
         _settle(node, sim, got, 0.05)
     _settle(node, sim, got, 1.0)  # commands stopped: past action_timeout_s the arm holds
     held = _arm(got)

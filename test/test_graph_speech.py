@@ -51,7 +51,7 @@ def _stream(node, proc, audio_pub, samples: np.ndarray) -> None:
     """Publish at roughly real time, as a microphone driver would."""
     for i in range(0, samples.size, CHUNK):
         audio_pub.publish(Int16MultiArray(data=samples[i:i + CHUNK].astype(np.int16).tolist()))
-        spin_until(node, lambda: True, 1, "spin")
+        rclpy.spin_once(node, timeout_sec=0.02)
         time.sleep(0.01)
 
 

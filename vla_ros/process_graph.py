@@ -58,18 +58,20 @@ class NodeProcess:
 
 
 def start_node(name: str, tmp: Path, launch_args: dict[str, str] | None = None,
-               params: dict[str, object] | None = None) -> NodeProcess:
+               params: dict[str, object] | None = None, node_name: str | None = None) -> NodeProcess:
+    """Start graph node `name`; `node_name` renames it (a second instance beside the first)."""
     spec = node_spec(name)
+    node_name = node_name or spec.name
     overrides: dict[str, object] = dict(parameter_overrides(name, launch_args or {}))
     overrides.update(params or {})
-    cmd = [str(executable_path(spec.executable)), "--ros-args", "-r", f"__node:={spec.name}",
+    cmd = [str(executable_path(spec.executable)), "--ros-args", "-r", f"__node:={node_name}",
            "--params-file", str(share_dir() / "config" / PARAMS_FILE)]
     if overrides:
-        cmd += ["--params-file", str(write_overrides(spec.name, overrides, tmp))]
-    log_path = tmp / f"{name}.log"
+        cmd += ["--params-file", str(write_overrides(node_name, overrides, tmp))]
+    log_path = tmp / f"{node_name}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
-    return NodeProcess(name, proc, log_path)
+    return NodeProcess(node_name, proc, log_path)
 
 
 def spin_until(node: Node, predicate: Callable[[], bool], timeout: float, what: str,

@@ -181,11 +181,12 @@ class SimNode(Node):
     def publish_camera(self, stamp: Any) -> None:
         rgb, depth = self.sim.render()
         frame = self.p.camera_frame_id
-        self.pub_rgb.publish(numpy_to_image(rgb, "rgb8", frame, stamp))
-        self.pub_depth.publish(numpy_to_image(depth.astype(np.float32), "32FC1", frame, stamp))
+        # CameraInfo and depth first: a consumer that works per colour frame then finds their match waiting.
         info = self.sim.camera_info_msg()
         info.header.stamp, info.header.frame_id = stamp, frame
         self.pub_info.publish(info)
+        self.pub_depth.publish(numpy_to_image(depth.astype(np.float32), "32FC1", frame, stamp))
+        self.pub_rgb.publish(numpy_to_image(rgb, "rgb8", frame, stamp))
 
     def publish_outcome(self, step: Any) -> None:
         outcome = {"episode": self.episode, "seed": self.episode_seed, "instruction": self.sim.instruction,
