@@ -27,6 +27,9 @@ from vla_ros.process_graph import spin_until, start_node
 from vla_ros.topics import TOPICS
 
 
+FINAL = ("found", "not_found", "not_understood")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=3)
@@ -49,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     reset_pub = node.create_publisher(String, "/sim/reset_to", 10)
     audio_pub = node.create_publisher(Int16MultiArray, TOPICS.speech_audio, 100)
     heard: list[String] = []
-    node.create_subscription(String, TOPICS.command, heard.append, 10)
+    if args.speak:  # the speech node's command, as grounding receives it
+        node.create_subscription(String, TOPICS.command, heard.append, 10)
+    own_command_subs = 1 if args.speak else 0
     procs = [start_node("sim", tmp, params={"seed": args.seed, "max_episode_steps": 100000}),
              start_node("grounding", tmp)]
     if args.speak:
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[demo] started {', '.join(p.name for p in procs)} (logs in {tmp})", flush=True)
     code = 0
     try:
-        spin_until(node, lambda: got["instruction"] and command_pub.get_subscription_count() > 0
+        spin_until(node, lambda: got["instruction"] and command_pub.get_subscription_count() > own_command_subs
                    and (not args.speak or audio_pub.get_subscription_count() > 0), 120,
                    "the sim's instruction and active grounding (and speech) nodes", procs)
         for episode in range(args.episodes):
@@ -80,12 +85,21 @@ def main(argv: list[str] | None = None) -> int:
                 command = heard[-1].data
             else:
                 command_pub.publish(String(data=command))
-            spin_until(node, lambda: any(json.loads(s.data)["status"] in ("found", "not_found", "not_understood")
-                                         for s in got["status"]) and got["overlay"], 60,
+            def result() -> dict | None:
+                """The newest final status for this command (frames of the previous one may still arrive)."""
+                for msg in reversed(got["status"]):
+                    st = json.loads(msg.data)
+                    if st["status"] in FINAL and st.get("command") == command:
+                        return st
+                return None
+
+            def overlay_of(status: dict) -> Image | None:
+                return next((m for m in got["overlay"] if abs(_seconds(m.header.stamp) - status["stamp"]) < 1e-6), None)
+
+            spin_until(node, lambda: result() is not None and overlay_of(result()) is not None, 60,
                        f"a grounding result for {command!r}", procs)
-            status = next(json.loads(s.data) for s in reversed(got["status"])
-                          if json.loads(s.data)["status"] in ("found", "not_found", "not_understood"))
-            overlay = image_to_numpy(got["overlay"][-1])
+            status = result()
+            overlay = image_to_numpy(overlay_of(status))
             picture = args.out / f"episode{episode}_overlay.png"
             _save_png(picture, overlay)
             print(json.dumps({"episode": episode, "seed": args.seed + episode, "command": command,
@@ -113,6 +127,10 @@ def say(node, audio_pub, text: str, rate: int = 16000, chunk: int = 800) -> None
     for i in range(0, samples.size, chunk):
         audio_pub.publish(Int16MultiArray(data=samples[i:i + chunk].tolist()))
         rclpy.spin_once(node, timeout_sec=chunk / rate)
+
+
+def _seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
