@@ -6,6 +6,14 @@ Out-of-grammar sentences measure false commands: any of them turned into a comma
 when nobody asked. Writes benchmarks/results/speech.json and speech.md.
 
     python benchmarks/speech_bench.py [--quick]
+    python benchmarks/speech_bench.py --calibrate   # choose pip + min_confidence on held-out halves
+
+--calibrate decodes every case once per phone insertion penalty (threshold 0), splits the commands
+and the out-of-grammar sentences in two by a fixed seed (every voice/speed/noise of one sentence in
+the same half), picks for each pip the lowest min_confidence with 0 false commands on the calibration
+half and scores the other half at it (both ways round), chooses the pip with the fewest held-out false
+commands (then the most held-out commands right), and ships the lowest threshold with 0 false commands
+on all sentences for it. Writes results/speech.calibration.{json,md}.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ from tqdm import tqdm
 
 from vla_ros.speech.recognizer import PocketsphinxRecognizer
 from vla_ros.speech.synth import add_noise, pad_silence, synthesize
-from vla_ros.vocabulary import load_vocabulary
+from vla_ros.vocabulary import ParseError, load_vocabulary
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VOICES = ("en-us", "en-gb", "en-us+f3")
@@ -36,7 +44,15 @@ OUT_OF_GRAMMAR = (
     "good morning everyone", "call my mother", "is it going to rain tomorrow", "this block is heavy",
     "push the button", "blue skies ahead", "wash the dishes", "that was a good shot", "bring me a cup of coffee",
     "the red car is parked outside", "open the window", "what time is it",
+    # Near misses: command words around one unknown word, the sentences most likely to be forced onto a command.
+    "push the door", "touch the screen", "the blue car", "pick up the kids from school", "move the meeting to friday",
+    "grab a coffee", "take the red pill", "lift your arm", "slide to unlock", "the green light is on",
+    "tap the glass", "point at the sky", "push the yellow button", "the ball is red", "take a break",
+    "move the car back", "touch the red hot stove",
 )
+CALIBRATION_SEED = 0
+CALIBRATION_PIPS = (1.0, 0.5, 0.3)
+THRESHOLD_GRID = tuple(round(0.40 + 0.01 * i, 2) for i in range(41))  # 0.40 .. 0.80
 
 
 @dataclass(frozen=True)
@@ -48,25 +64,162 @@ class Case:
     noisy: bool
 
 
-def run(quick: bool, min_confidence: float, min_stop_confidence: float) -> dict:
-    vocab = load_vocabulary()
-    recognizer = PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence)
+def make_cases(vocab, quick: bool) -> tuple[list[Case], tuple[str, ...], tuple[int, ...]]:
+    for sentence in OUT_OF_GRAMMAR:  # an "out-of-grammar" sentence the vocabulary parses would be a real command
+        assert isinstance(vocab.parse(sentence), ParseError), f"{sentence!r} is a valid command"
     commands = [(c.text, c.text) for c in vocab.all_commands()] + [(w, "stop") for w in vocab.stop_words]
     voices, speeds = (VOICES[:2], SPEEDS) if not quick else (VOICES[:2], SPEEDS[:1])
     if quick:
         commands = commands[::6]
     cases = [Case(expected, said, v, s, n) for (said, expected), v, s, n in product(commands, voices, speeds, (False, True))]
     cases += [Case(None, said, v, s, n) for said, v, s, n in product(OUT_OF_GRAMMAR, voices, speeds, (False, True))]
+    return cases, voices, speeds
+
+
+def audio_of(cases: list[Case]):
+    """(case, audio, rate) for every case; the noise rng runs in case order, so every run hears the same audio."""
     rng = np.random.default_rng(0)
-    rows = []
-    for case in tqdm(cases, desc="speech", unit="utt"):
+    for case in cases:
         audio, rate = synthesize(case.said, case.voice, case.speed)
         audio = pad_silence(audio, rate)
         if case.noisy:
             audio = add_noise(audio, SNR_DB, rng)
+        yield case, audio, rate
+
+
+def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: float) -> dict:
+    vocab = load_vocabulary()
+    recognizer = PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
+                                        phone_insertion_penalty=pip)
+    cases, voices, speeds = make_cases(vocab, quick)
+    rows = []
+    for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc="speech", unit="utt"):
         result = recognizer.recognize(audio, rate)
         rows.append({**case.__dict__, **result.as_dict()})
-    return summarise(rows, quick, (min_confidence, min_stop_confidence), voices, speeds)
+    summary = summarise(rows, quick, (min_confidence, min_stop_confidence), voices, speeds)
+    summary["phone_insertion_penalty"] = pip
+    return summary
+
+
+def split_halves(items: list[str], seed: int) -> tuple[set[str], set[str]]:
+    """A fixed-seed random half (calibration) and the rest (held out)."""
+    order = [str(x) for x in np.random.default_rng(seed).permutation(sorted(items))]
+    return set(order[: len(order) // 2]), set(order[len(order) // 2:])
+
+
+def accepted(row: dict, threshold: float, stop_words) -> str | None:
+    """The command the recogniser would publish at min_confidence `threshold` (rows decoded at threshold 0)."""
+    if row["text"] is None:
+        return None
+    if row["hypothesis"] in stop_words:  # stop words keep their own threshold, applied while decoding
+        return row["text"]
+    return row["text"] if row["confidence"] >= threshold else None
+
+
+def score(rows: list[dict], threshold: float, stop_words, voices=(), speeds=()) -> dict:
+    cmd = [r for r in rows if r["expected"] is not None]
+    oog = [r for r in rows if r["expected"] is None]
+    false = [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {accepted(r, threshold, stop_words)!r} "
+             f"(confidence {r['confidence']:.3f})" for r in oog if accepted(r, threshold, stop_words) is not None]
+    out = {"commands": len(cmd), "correct": sum(accepted(r, threshold, stop_words) == r["expected"] for r in cmd),
+           "oog": len(oog), "false_commands": len(false), "false": false}
+    out["accuracy"] = out["correct"] / max(len(cmd), 1)
+    groups = {}
+    for v, s, n in product(voices, speeds, (False, True)):
+        sub = [r for r in cmd if (r["voice"], r["speed"], r["noisy"]) == (v, s, n)]
+        groups[f"{v} {s}wpm {'noisy' if n else 'clean'}"] = sum(accepted(r, threshold, stop_words) == r["expected"] for r in sub) / max(len(sub), 1)
+    out["groups"] = groups
+    return out
+
+
+def calibrate(pips: tuple[float, ...], seed: int, min_stop_confidence: float) -> dict:
+    vocab = load_vocabulary()
+    stop_words = set(vocab.stop_words)
+    cases, voices, speeds = make_cases(vocab, quick=False)
+    cal_cmd, _ = split_halves(sorted({c.said for c in cases if c.expected is not None}), seed)
+    cal_oog, _ = split_halves(sorted({c.said for c in cases if c.expected is None}), seed)
+    in_cal = lambda r: r["said"] in (cal_cmd if r["expected"] is not None else cal_oog)
+    clips = list(tqdm(audio_of(cases), total=len(cases), desc="synthesise", unit="utt"))
+    per_pip = []
+    for pip in pips:
+        recognizer = PocketsphinxRecognizer(vocab, min_confidence=0.0, min_stop_confidence=min_stop_confidence,
+                                            phone_insertion_penalty=pip)
+        rows = []
+        for case, audio, rate in tqdm(clips, desc=f"pip {pip}", unit="utt"):
+            result = recognizer.recognize(audio, rate)
+            rows.append({**case.__dict__, **result.as_dict()})
+        halves = {"A": [r for r in rows if in_cal(r)], "B": [r for r in rows if not in_cal(r)]}
+        lowest = {k: next((t for t in THRESHOLD_GRID if score(h, t, stop_words)["false_commands"] == 0), None) for k, h in halves.items()}
+        entry = {"pip": pip, "threshold_A": lowest["A"], "threshold_B": lowest["B"],
+                 "latency_ms_mean": 1000 * float(np.mean([r["latency_s"] for r in rows])),
+                 "latency_ms_p95": 1000 * float(np.percentile([r["latency_s"] for r in rows], 95)),
+                 "rows": [{k: r[k] for k in ("said", "expected", "voice", "speed", "noisy", "text", "hypothesis", "confidence")} for r in rows]}
+        if None not in lowest.values():
+            # Each half scored at the threshold calibrated on the other half.
+            a_on_b = score(halves["B"], lowest["A"], stop_words, voices, speeds)
+            b_on_a = score(halves["A"], lowest["B"], stop_words, voices, speeds)
+            entry.update(calibration_A=score(halves["A"], lowest["A"], stop_words), held_out_B=a_on_b, held_out_A=b_on_a,
+                         pooled_held_out={"correct": a_on_b["correct"] + b_on_a["correct"], "commands": a_on_b["commands"] + b_on_a["commands"],
+                                          "false_commands": a_on_b["false_commands"] + b_on_a["false_commands"], "oog": a_on_b["oog"] + b_on_a["oog"],
+                                          "false": a_on_b["false"] + b_on_a["false"]},
+                         whole_at_A=score(rows, lowest["A"], stop_words, voices, speeds))
+            entry["pooled_held_out"]["accuracy"] = entry["pooled_held_out"]["correct"] / entry["pooled_held_out"]["commands"]
+            # The shipped threshold: the lowest with 0 false commands on every sentence (= max of the two halves').
+            entry["threshold_all"] = max(lowest.values())
+            entry["whole_at_all"] = score(rows, entry["threshold_all"], stop_words, voices, speeds)
+        per_pip.append(entry)
+    usable = [e for e in per_pip if "pooled_held_out" in e]
+    # False commands first (fewest on held-out halves), then held-out accuracy, then the larger pip.
+    chosen = max(usable, key=lambda e: (-e["pooled_held_out"]["false_commands"], e["pooled_held_out"]["correct"], e["pip"])) if usable else None
+    return {"seed": seed, "pips": list(pips), "threshold_grid": [THRESHOLD_GRID[0], THRESHOLD_GRID[-1], 0.01],
+            "min_stop_confidence": min_stop_confidence, "voices": list(voices), "speeds_wpm": list(speeds),
+            "calibration_commands": sorted(cal_cmd), "calibration_sentences": sorted(cal_oog),
+            "held_out_sentences": sorted({c.said for c in cases if c.expected is None} - cal_oog),
+            "per_pip": per_pip, "chosen": None if chosen is None else {"pip": chosen["pip"], "min_confidence": chosen["threshold_all"]}}
+
+
+def calibration_markdown(c: dict) -> str:
+    lines = [
+        "# Speech calibration: phone insertion penalty (pip) and min_confidence, chosen on held-out halves", "",
+        f"`python benchmarks/speech_bench.py --calibrate`: every case of the full benchmark is decoded once per pip "
+        f"({', '.join(map(str, c['pips']))}) at threshold 0 (stop words keep min_stop_confidence {c['min_stop_confidence']}). "
+        f"The commands ({len(c['calibration_commands'])} of them in calibration) and the out-of-grammar sentences "
+        f"({len(c['calibration_sentences'])} calibration, {len(c['held_out_sentences'])} held out) are split in two by seed {c['seed']}; "
+        "every voice, speed and noise condition of a sentence stays in its half. For each pip the threshold is the lowest "
+        f"min_confidence in {c['threshold_grid'][0]}..{c['threshold_grid'][1]} (step 0.01) with 0 false commands on the calibration half. "
+        "Half A calibrates and half B is held out, then the other way round. The pip is chosen on the held-out halves: fewest "
+        "false commands, then most commands right. The shipped min_confidence is the lowest with 0 false commands on all "
+        "out-of-grammar sentences (= the larger of the two halves' thresholds): its whole-set false-command count is "
+        "therefore in-sample (0 by construction), while its command accuracy is not fitted (thresholds see only out-of-grammar "
+        "speech). The held-out rows are the honest estimate of how a threshold fitted on some sentences does on new ones.", "",
+        "| pip | threshold from A | A (calibration): accuracy, false | B held out at A's threshold | whole set at A's threshold | threshold from B | A held out at B's threshold | pooled held out | shipped threshold (all sentences) | whole set at it | latency mean / p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    f = lambda s: f"{s['accuracy']:.1%} ({s['correct']}/{s['commands']}), {s['false_commands']}/{s['oog']} false"
+    for e in c["per_pip"]:
+        if "pooled_held_out" not in e:
+            lines.append(f"| {e['pip']} | {e['threshold_A']} | no threshold with 0 false on a half | | | {e['threshold_B']} | | | | | |")
+            continue
+        lines.append(f"| {e['pip']} | {e['threshold_A']} | {f(e['calibration_A'])} | {f(e['held_out_B'])} | {f(e['whole_at_A'])} | "
+                     f"{e['threshold_B']} | {f(e['held_out_A'])} | {f(e['pooled_held_out'])} | {e['threshold_all']} | {f(e['whole_at_all'])} | "
+                     f"{e['latency_ms_mean']:.0f} / {e['latency_ms_p95']:.0f} ms |")
+    lines.append("")
+    if c["chosen"]:
+        e = next(e for e in c["per_pip"] if e["pip"] == c["chosen"]["pip"])
+        lines += [f"Chosen: pip {e['pip']}, min_confidence {e['threshold_all']} (the recogniser's defaults).", "",
+                  f"| condition | B held out at {e['threshold_A']} | A held out at {e['threshold_B']} | whole set at {e['threshold_all']} |", "|---|---|---|---|",
+                  *(f"| {k} | {e['held_out_B']['groups'][k]:.1%} | {e['held_out_A']['groups'][k]:.1%} | {e['whole_at_all']['groups'][k]:.1%} |"
+                    for k in e["whole_at_all"]["groups"]), ""]
+        if e["pooled_held_out"]["false"]:
+            lines += ["False commands on the held-out halves (each at the other half's threshold):", "",
+                      *(f"- {x}" for x in e["pooled_held_out"]["false"]), ""]
+        if e["whole_at_all"]["false"]:
+            lines += [f"False commands on the whole set at {e['threshold_all']}:", "", *(f"- {x}" for x in e["whole_at_all"]["false"]), ""]
+    else:
+        lines += ["No pip reached 0 false commands on both halves within the grid.", ""]
+    lines += ["Half A sentences: " + ", ".join(map(repr, c["calibration_sentences"])), "",
+              "Half B sentences: " + ", ".join(map(repr, c["held_out_sentences"])), ""]
+    return "\n".join(lines)
 
 
 def summarise(rows: list[dict], quick: bool, thresholds: tuple[float, float], voices: tuple[str, ...], speeds: tuple[int, ...]) -> dict:
@@ -107,7 +260,9 @@ def markdown(s: dict) -> str:
         "# Speech benchmark (pocketsphinx + vocabulary grammar)", "",
         f"`python benchmarks/speech_bench.py{' --quick' if s['quick'] else ''}` on {s['machine']}; espeak-ng voices "
         f"{', '.join(s['voices'])} at {', '.join(map(str, s['speeds_wpm']))} wpm, clean and noisy ({s['noise']}); "
-        f"min_confidence {s['min_confidence']}, min_stop_confidence {s['min_stop_confidence']}.", "",
+        f"min_confidence {s['min_confidence']}, min_stop_confidence {s['min_stop_confidence']}, "
+        f"phone insertion penalty (pip) {s.get('phone_insertion_penalty', 1.0)}. How pip and min_confidence were chosen: "
+        "speech.calibration.md (`--calibrate`, held-out halves).", "",
         "| measure | value | goal |", "|---|---|---|",
         f"| exact-command accuracy | {c['accuracy']:.1%} ({c['n']} utterances: {c['wrong_command']} wrong command, {c['not_understood']} not understood) | >= 97% |",
         f"| false commands on out-of-grammar speech | {o['false_commands']} / {o['n']} ({o['sentences']} sentences) | 0 |",
@@ -129,11 +284,23 @@ def main() -> None:
     parser.add_argument("--min-confidence", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE,
                         help="the recogniser's rejection threshold")
     parser.add_argument("--min-stop-confidence", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_STOP_CONFIDENCE)
+    parser.add_argument("--pip", type=float, default=PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY,
+                        help="pocketsphinx phone insertion penalty")
+    parser.add_argument("--calibrate", action="store_true", help="choose pip and min_confidence on held-out halves")
+    parser.add_argument("--pips", default=",".join(map(str, CALIBRATION_PIPS)), help="pips to try with --calibrate")
+    parser.add_argument("--seed", type=int, default=CALIBRATION_SEED, help="split seed for --calibrate")
     args = parser.parse_args()
     start = time.perf_counter()
-    summary = run(args.quick, args.min_confidence, args.min_stop_confidence)
-    summary["wall_s"] = time.perf_counter() - start
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.calibrate:
+        cal = calibrate(tuple(float(p) for p in args.pips.split(",")), args.seed, args.min_stop_confidence)
+        cal["wall_s"] = time.perf_counter() - start
+        (RESULTS / "speech.calibration.json").write_text(json.dumps(cal, indent=1))
+        (RESULTS / "speech.calibration.md").write_text(calibration_markdown(cal))
+        print(calibration_markdown(cal))
+        return
+    summary = run(args.quick, args.min_confidence, args.min_stop_confidence, args.pip)
+    summary["wall_s"] = time.perf_counter() - start
     (RESULTS / "speech.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / "speech.md").write_text(markdown(summary))
     print(markdown(summary))

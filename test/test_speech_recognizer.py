@@ -110,6 +110,14 @@ def test_missing_pocketsphinx_model_says_which(tmp_path):
         PocketsphinxRecognizer(model_dir=str(tmp_path / "en-us"))
 
 
+def test_phone_insertion_penalty_reaches_the_decoder():
+    recognizer = make_recognizer("pocketsphinx", phone_insertion_penalty=0.3)
+    assert recognizer.phone_insertion_penalty == 0.3 and recognizer._decoder.config["pip"] == pytest.approx(0.3)
+    assert PocketsphinxRecognizer()._decoder.config["pip"] == pytest.approx(PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY)
+    with pytest.raises(ValueError, match="phone_insertion_penalty"):
+        PocketsphinxRecognizer(phone_insertion_penalty=0.0)
+
+
 def test_whisper_with_missing_model_directory_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         WhisperRecognizer(str(tmp_path / "whisper-tiny"))

@@ -41,9 +41,11 @@ def confidence_from_score(score_per_frame: float, scale: float = 100.0) -> float
 
     Pocketsphinx normalises acoustic scores each frame by the best senone, so a path that matches the
     audio as well as any sound could scores ~0 per frame, and speech forced onto the wrong grammar
-    path scores far below. In benchmarks/speech_bench.py correctly heard commands score 0.61 / 0.69 /
-    0.75 (5th / 50th / 95th percentile) and out-of-grammar speech forced onto a full command
-    0.17 / 0.46 / 0.58: hence the 0.6 default threshold.
+    path scores far below. The two overlap for near-miss sentences ("pick up the kids from school"
+    scores like a real command), so the default threshold is a trade: it is chosen with
+    `benchmarks/speech_bench.py --calibrate` as the lowest with 0 false commands on every benchmark
+    out-of-grammar sentence, and held-out halves show a threshold fitted on some sentences still lets
+    a few new ones through (benchmarks/results/speech.calibration.md).
     """
     return math.exp(min(score_per_frame, 0.0) / scale)
 
@@ -53,6 +55,10 @@ class PocketsphinxRecognizer:
 
     `min_confidence` rejects decodes whose acoustic fit is poor (out-of-grammar speech that the grammar
     forced onto a command). `model_dir` / `dictionary` default to the en-US model in the wheel.
+    `phone_insertion_penalty` is pocketsphinx's `pip` (a probability; 1.0, pocketsphinx's default, is no penalty):
+    lower values make every extra phone cost more, so out-of-grammar speech forced onto a long command
+    scores worse; the defaults of it and `min_confidence` are chosen together by
+    `benchmarks/speech_bench.py --calibrate` (results in benchmarks/results/speech.calibration.md).
     Stop words have their own, lower threshold `min_stop_confidence`: a one-word utterance scores lower,
     and a missed stop is worse than a false one (the robot holds still).
     Digital silence (exact zeros, as TTS, files and some drivers produce) leaves pocketsphinx's noise
@@ -60,8 +66,10 @@ class PocketsphinxRecognizer:
     `noise_floor_lsb` (10 LSB: about -70 dBFS, a quiet microphone's self-noise) is added first.
     """
 
-    DEFAULT_MIN_CONFIDENCE = 0.6
+    # Both chosen by `benchmarks/speech_bench.py --calibrate` (see benchmarks/results/speech.calibration.md).
+    DEFAULT_MIN_CONFIDENCE = 0.62
     DEFAULT_MIN_STOP_CONFIDENCE = 0.3
+    DEFAULT_PHONE_INSERTION_PENALTY = 0.3  # pocketsphinx's own default is 1.0 (no penalty)
 
     def __init__(
         self,
@@ -69,6 +77,7 @@ class PocketsphinxRecognizer:
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         min_stop_confidence: float = DEFAULT_MIN_STOP_CONFIDENCE,
         noise_floor_lsb: float = 10.0,
+        phone_insertion_penalty: float = DEFAULT_PHONE_INSERTION_PENALTY,
         model_dir: str | None = None,
         dictionary: str | None = None,
     ) -> None:
@@ -78,10 +87,13 @@ class PocketsphinxRecognizer:
         self.min_confidence = min_confidence
         self.min_stop_confidence = min_stop_confidence
         self.noise_floor_lsb = noise_floor_lsb
+        if not phone_insertion_penalty > 0.0:
+            raise ValueError(f"phone_insertion_penalty must be > 0 (a probability; 1.0 is no penalty), got {phone_insertion_penalty}")
+        self.phone_insertion_penalty = phone_insertion_penalty
         self.grammar = CommandGrammar(self.vocab)
         # FATAL: an incomplete decode is logged by pocketsphinx as an ERROR on every out-of-grammar
         # utterance; it is reported in the result's reason instead. Real failures still raise.
-        options: dict[str, object] = {"loglevel": "FATAL"}
+        options: dict[str, object] = {"loglevel": "FATAL", "pip": float(phone_insertion_penalty)}
         for key, path in (("hmm", model_dir), ("dict", dictionary)):
             if path:
                 if not Path(path).exists():
@@ -161,10 +173,12 @@ class WhisperRecognizer:
 def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocabulary | None = None,
                     min_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE,
                     min_stop_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_STOP_CONFIDENCE,
-                    device: str = "cpu") -> Recognizer:
+                    device: str = "cpu",
+                    phone_insertion_penalty: float = PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY) -> Recognizer:
     """The recogniser a node or the CLI asked for by name."""
     if backend == "pocketsphinx":
-        return PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence)
+        return PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
+                                      phone_insertion_penalty=phone_insertion_penalty)
     if backend == "whisper":
         if not model:
             raise ValueError("the whisper backend needs a model (local directory or model id)")
