@@ -68,7 +68,7 @@ def test_spoken_command_arrives_on_the_command_topic(graph):
 def test_noisy_synonyms_come_out_canonical(graph):
     node, proc, got, audio = graph
     got["command"].clear(), got["status"].clear()
-    _stream(node, proc, audio, _speech("grab the red cube", voice="en-gb", snr_db=20.0))
+    _stream(node, proc, audio, _speech("grab the red cube", snr_db=20.0))
     spin_until(node, lambda: got["command"], 30, "a recognised command", [proc])
     assert got["command"][-1].data == "pick up the red block"
 
