@@ -59,6 +59,7 @@ class TrainConfig:
     threads: int = 1
     tiny: bool = False
     runs_dir: Path = Path("runs")
+    init: Path | None = None  # start from a trained bundle (fine-tune); with clip_epochs 0, stage 1 is skipped
 
 
 def seed_everything(seed: int) -> None:
@@ -225,12 +226,26 @@ def train(cfg: TrainConfig) -> dict:
     tok = build_tokenizer(sorted(vocab.words()))
     model_cfg = TINY if cfg.tiny else OfflineModelConfig()
     model = build_model(model_cfg, tok)
+    init_meta = None
+    if cfg.init is not None:
+        from transformers import CLIPSegForImageSegmentation
+
+        from vla_ros.grounding.offline_model import read_meta
+
+        init_meta = read_meta(Path(cfg.init))
+        if init_meta["model_config"] != config_dict(model_cfg):
+            raise ValueError(f"--init {cfg.init} has a different model config than this run")
+        model = CLIPSegForImageSegmentation.from_pretrained(str(cfg.init), local_files_only=True)
     processor = build_processor(tok, model_cfg.image_size)
     spec = ImageSpec(model_cfg.image_size, model_cfg.image_size, tuple(processor.image_processor.image_mean),
                      tuple(processor.image_processor.image_std))
     writer = SummaryWriter(str(Path(cfg.runs_dir) / f"grounding-{Path(cfg.out).name}-seed{cfg.seed}"))
     t0 = time.time()
-    clip_stats = train_clip(model, tok, train_set, phrases, cfg, spec, writer, rng)
+    if cfg.clip_epochs > 0:
+        clip_stats = train_clip(model, tok, train_set, phrases, cfg, spec, writer, rng)
+    else:
+        clip_stats = {"steps": 0, "skipped": True,
+                      "init_stage1": init_meta.get("stage1_contrastive") if init_meta else None}
     t1 = time.time()
     seg_stats = train_seg(model, tok, train_set, phrases, cfg, spec, writer, rng)
     t2 = time.time()
@@ -250,6 +265,10 @@ def train(cfg: TrainConfig) -> dict:
         "stage2_segmentation": seg_stats,
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
+    if init_meta is not None:
+        meta["init"] = {"from": str(cfg.init), "train_config": init_meta.get("train_config"),
+                        "stage2_segmentation": init_meta.get("stage2_segmentation"),
+                        "validation": init_meta.get("validation")}
     save_bundle(model, processor, Path(cfg.out), meta)
     grounder = Grounder(GrounderConfig(model=str(Path(cfg.out)), device="cpu", score_threshold=0.5))
     queries = record(grounder, val_set, seed=cfg.seed)
@@ -275,6 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=float, help="shorthand: sets --seg-epochs, and --clip-epochs to 2/3 of it")
     ap.add_argument("--tiny", action="store_true", help="a much smaller model (tests)")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    ap.add_argument("--init", type=Path, default=None,
+                    help="fine-tune a trained bundle (e.g. the shipped model) instead of starting from scratch; "
+                         "use with --clip-epochs 0 to skip stage 1")
     args = vars(ap.parse_args(argv))
     epochs = args.pop("epochs")
     if epochs is not None:
