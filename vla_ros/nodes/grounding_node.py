@@ -24,7 +24,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_ros.image_conversion import numpy_to_image, to_depth_m, to_rgb8
-from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
+from vla_ros.nodes.node_runtime import LATEST_FRAME_QOS, ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.rejections import RejectedInput
 from vla_ros.topics import TOPICS
@@ -119,12 +119,12 @@ class GroundingNode(ModelNode):
         if self.grounder is None:  # freed on deactivate when it held an accelerator
             self.load_model_only()
         self.subs = [
-            self.create_subscription(Image, self.p.image_topic, self.on_image, qos_profile_sensor_data),
+            self.create_subscription(Image, self.p.image_topic, self.on_image, LATEST_FRAME_QOS),
             self.create_subscription(CameraInfo, self.p.camera_info_topic, self.on_info, qos_profile_sensor_data),
             self.create_subscription(String, self.p.command_topic, self.on_command, 10),
         ]
         if self.p.depth_topic:
-            self.subs.append(self.create_subscription(Image, self.p.depth_topic, self.on_depth, qos_profile_sensor_data))
+            self.subs.append(self.create_subscription(Image, self.p.depth_topic, self.on_depth, LATEST_FRAME_QOS))
 
     def load_model_only(self) -> None:
         from vla_ros.grounding.grounder import Grounder
