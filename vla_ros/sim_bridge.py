@@ -93,13 +93,6 @@ class SimBridge:
         depth = self.env.render_depth(self.camera)
         return rgb, depth.reshape(depth.shape[0], depth.shape[1])
 
-    def camera_info_msg(self) -> Any:
-        from sensor_msgs.msg import CameraInfo
-
-        info = self.env.camera_info(self.camera)
-        msg = CameraInfo(width=info.width, height=info.height, distortion_model="plumb_bob")
-        msg.d = [0.0] * 5
-        msg.k = [float(x) for x in info.k.reshape(-1)]
-        msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        msg.p = [info.fx, 0.0, info.cx, 0.0, 0.0, info.fy, info.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        return msg
+    def camera_info(self) -> Any:
+        """Intrinsics and pose of the published camera (vla_sim.camera.CameraInfo)."""
+        return self.env.camera_info(self.camera)

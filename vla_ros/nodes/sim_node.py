@@ -182,9 +182,7 @@ class SimNode(Node):
         rgb, depth = self.sim.render()
         frame = self.p.camera_frame_id
         # CameraInfo and depth first: a consumer that works per colour frame then finds their match waiting.
-        info = self.sim.camera_info_msg()
-        info.header.stamp, info.header.frame_id = stamp, frame
-        self.pub_info.publish(info)
+        self.pub_info.publish(camera_info_msg(self.sim.camera_info(), frame, stamp))
         self.pub_depth.publish(numpy_to_image(depth.astype(np.float32), "32FC1", frame, stamp))
         self.pub_rgb.publish(numpy_to_image(rgb, "rgb8", frame, stamp))
 
@@ -195,6 +193,17 @@ class SimNode(Node):
                    "rejected_inputs": self.rejections.as_dict()}
         self.pub_outcome.publish(json_string(outcome))
         self.get_logger().info(f"episode {self.episode} {'succeeded' if step.success else 'failed'}: {step.reason}")
+
+
+def camera_info_msg(info: Any, frame_id: str, stamp: Any) -> CameraInfo:
+    """Pinhole intrinsics -> CameraInfo (no distortion: the sim camera is ideal)."""
+    msg = CameraInfo(width=info.width, height=info.height, distortion_model="plumb_bob")
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.d = [0.0] * 5
+    msg.k = [float(x) for x in info.k.reshape(-1)]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [info.fx, 0.0, info.cx, 0.0, 0.0, info.fy, info.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
 
 
 def make_sim(p: SimParams):
