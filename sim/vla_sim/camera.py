@@ -80,26 +80,24 @@ class CameraRenderer:
         r.update_scene(data, camera)
         return r.render().copy()
 
-    def depth(self, data: mujoco.MjData, camera: str, width: int, height: int) -> np.ndarray:
-        """(H, W, 1) float32 metres along the optical axis; nothing in view reads as MAX_DEPTH_M."""
+    def _render_in_mode(self, data: mujoco.MjData, camera: str, width: int, height: int, mode: str) -> np.ndarray:
+        """One render in depth or segmentation mode; the shared renderer is back in rgb mode afterwards."""
         r = self._renderer(width, height)
-        r.enable_depth_rendering()
+        getattr(r, f"enable_{mode}_rendering")()
         try:
             r.update_scene(data, camera)
-            depth = r.render()
+            return r.render()
         finally:
-            r.disable_depth_rendering()
+            getattr(r, f"disable_{mode}_rendering")()
+
+    def depth(self, data: mujoco.MjData, camera: str, width: int, height: int) -> np.ndarray:
+        """(H, W, 1) float32 metres along the optical axis; nothing in view reads as MAX_DEPTH_M."""
+        depth = self._render_in_mode(data, camera, width, height, "depth")
         return np.clip(depth, 0.0, MAX_DEPTH_M).astype(np.float32)[..., None]
 
     def segmentation(self, data: mujoco.MjData, camera: str, width: int, height: int) -> np.ndarray:
         """(H, W) int32 instance ids (0 = background or robot or table)."""
-        r = self._renderer(width, height)
-        r.enable_segmentation_rendering()
-        try:
-            r.update_scene(data, camera)
-            seg = r.render()
-        finally:
-            r.disable_segmentation_rendering()
+        seg = self._render_in_mode(data, camera, width, height, "segmentation")
         ids, types = seg[..., 0], seg[..., 1]
         is_geom = (types == int(mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)
         out = np.zeros(ids.shape, dtype=np.int32)

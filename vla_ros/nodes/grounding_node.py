@@ -72,6 +72,7 @@ class GroundingNode(ModelNode):
         self.p = declare_params(self, GroundingParams)
         self.grounder: Any = None
         self.command: str | None = None
+        self.phrase = ""
         self.depth_msg: Image | None = None
         self.info_msg: CameraInfo | None = None
         self.frames = 0
@@ -80,14 +81,7 @@ class GroundingNode(ModelNode):
 
     # ---------------------------------------------------------------- lifecycle
     def load(self) -> None:
-        from vla_ros.grounding.grounder import Grounder, GrounderConfig
-
-        cfg = GrounderConfig(
-            backend=self.p.backend, model=self.p.model, device=self.p.device, dtype=self.p.dtype,
-            score_threshold=None if self.p.score_threshold < 0 else self.p.score_threshold,
-            candidates=tuple(c for c in self.p.candidates if c), num_threads=self.p.num_threads)
-        self.grounder_config = cfg
-        self.grounder = Grounder(cfg)
+        self.load_model()
         self.get_logger().info(f"grounding model {self.grounder.model_path} on {self.grounder.device} "
                                f"({len(self.grounder.candidates)} candidate phrases, threshold {self.grounder.threshold:.2f})")
         self.pub_mask = self.create_lifecycle_publisher(Image, self.p.mask_topic, 1)
@@ -117,7 +111,7 @@ class GroundingNode(ModelNode):
 
     def start(self) -> None:
         if self.grounder is None:  # freed on deactivate when it held an accelerator
-            self.load_model_only()
+            self.load_model()
         self.subs = [
             self.create_subscription(Image, self.p.image_topic, self.on_image, LATEST_FRAME_QOS),
             self.create_subscription(CameraInfo, self.p.camera_info_topic, self.on_info, qos_profile_sensor_data),
@@ -126,10 +120,13 @@ class GroundingNode(ModelNode):
         if self.p.depth_topic:
             self.subs.append(self.create_subscription(Image, self.p.depth_topic, self.on_depth, LATEST_FRAME_QOS))
 
-    def load_model_only(self) -> None:
-        from vla_ros.grounding.grounder import Grounder
+    def load_model(self) -> None:
+        from vla_ros.grounding.grounder import Grounder, GrounderConfig
 
-        self.grounder = Grounder(self.grounder_config)
+        self.grounder = Grounder(GrounderConfig(
+            backend=self.p.backend, model=self.p.model, device=self.p.device, dtype=self.p.dtype,
+            score_threshold=None if self.p.score_threshold < 0 else self.p.score_threshold,
+            candidates=tuple(c for c in self.p.candidates if c), num_threads=self.p.num_threads))
 
     def stop(self) -> None:
         for sub in self.subs:
@@ -175,7 +172,7 @@ class GroundingNode(ModelNode):
             self.command = None
             self.publish_status({"status": "not_understood", "reason": parsed.reason, "command": text})
             return
-        self.command = text
+        self.command, self.phrase = text, parsed.target_phrase
         self.get_logger().info(f"grounding {parsed.target_phrase!r} for command {text!r}")
         if self.frames == 0:
             self.publish_status({"status": "waiting", "command": text,
@@ -200,7 +197,8 @@ class GroundingNode(ModelNode):
             self.publish_status({"status": "waiting", "reason": f"rejected image: {exc}", "command": self.command})
             return
         depth, intrinsics = self.depth_for(msg)
-        result = self.grounder.ground(np.ascontiguousarray(rgb), self.command, depth, intrinsics)
+        # The command was parsed once when it arrived; per frame only its phrase is grounded.
+        result = self.grounder.ground_phrase(np.ascontiguousarray(rgb), self.phrase, depth, intrinsics)
         self.frames += 1
         self.publish_result(msg, rgb, result)
 
