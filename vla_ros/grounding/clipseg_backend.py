@@ -3,8 +3,10 @@
 The vision tower runs once per frame; its activations are repeated over the prompts and only the
 light decoder runs N times (batched), so adding candidates costs little. Text embeddings are computed
 once per phrase and cached, because the candidate set changes rarely (a service call) and frames are many.
-The other candidates' heatmaps are what make "not found" robust: a region that the red ball explains
-better than the red block is not the red block, whatever the block's own score.
+The other candidates' heatmaps decide "which one" and make "not found" robust: the target's region is
+where its heatmap is both above the mask threshold and the highest of all candidates (per-pixel argmax,
+as the decoder is trained with a cross-entropy across prompts), and a region that another candidate
+explains better on average is still refused.
 """
 from __future__ import annotations
 
@@ -79,7 +81,12 @@ class ClipSegBackend:
     def detect(self, image_rgb: np.ndarray, target: str, candidates: list[str]) -> Detection:
         phrases = [target] + [c for c in candidates if c != target]
         probs = self.heatmaps(image_rgb, phrases)
-        region = largest_component(probs[0] > self.mask_threshold)
+        # A pixel belongs to the target only where the target's heatmap also beats every candidate's: a red
+        # cylinder that lights up "red block" a little less than "red cylinder" is not part of the block.
+        own = probs[0] > self.mask_threshold
+        if len(phrases) > 1:
+            own &= probs[0] >= probs[1:].max(axis=0)
+        region = largest_component(own)
         score = float(probs[0][region].mean()) if region.any() else float(probs[0].max())
         rival, rival_score = None, 0.0
         if region.any():
