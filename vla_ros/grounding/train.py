@@ -52,6 +52,8 @@ class TrainConfig:
     clip_batch: int = 12  # distinct phrases per contrastive batch (capped by the vocabulary)
     seg_images: int = 4  # each prompted with every candidate phrase
     which_weight: float = 1.0  # cross-entropy across prompts at object pixels (see seg_batch)
+    shift_px: float = 0.0  # random translation (pixels, each axis) of stage-2 images and masks; see augment()
+    scale_jitter: float = 0.0  # random zoom in [1 - jitter, 1 + jitter] about the image centre
     lr: float = 2e-3
     backbone_lr: float = 6e-4
     region_size: int = 64  # crop size for stage 1 and for the CLIP backend's regions
@@ -143,7 +145,26 @@ def train_clip(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
             "temperature": 1 / clip.logit_scale.exp().item()}
 
 
-def seg_batch(split, idx, phrases, spec, rng) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def augment(image: np.ndarray, inst: np.ndarray, shift_px: float, scale_jitter: float,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The same random shift + zoom for an image and its instance mask.
+
+    With 16-pixel patches an object of ~17 px lands on the patch grid at one offset per scene; shifting by
+    up to a patch shows the model every offset, so "cylinder vs block" cannot be learnt per grid position.
+    """
+    if shift_px <= 0 and scale_jitter <= 0:
+        return image, inst
+    h, w = inst.shape
+    scale = rng.uniform(1 - scale_jitter, 1 + scale_jitter)
+    dx, dy = rng.uniform(-shift_px, shift_px, size=2)
+    m = np.float32([[scale, 0, (1 - scale) * w / 2 + dx], [0, scale, (1 - scale) * h / 2 + dy]])
+    image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inst = cv2.warpAffine(inst, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return image, inst
+
+
+def seg_batch(split, idx, phrases, spec, rng, shift_px: float = 0.0,
+              scale_jitter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images (flipped at random), every phrase's target mask (empty when absent) and a per-pixel phrase index.
 
     All candidate phrases are prompted for every image: the masks teach "where" and "nothing here", the
@@ -154,8 +175,10 @@ def seg_batch(split, idx, phrases, spec, rng) -> tuple[torch.Tensor, torch.Tenso
     index = {p: k for k, p in enumerate(phrases)}
     for i in idx:
         flip = rng.random() < 0.5
-        inst = split.instances[i][:, ::-1] if flip else split.instances[i]
-        images.append(np.ascontiguousarray(split.images[i][:, ::-1] if flip else split.images[i]))
+        inst = np.ascontiguousarray(split.instances[i][:, ::-1] if flip else split.instances[i])
+        image = np.ascontiguousarray(split.images[i][:, ::-1] if flip else split.images[i])
+        image, inst = augment(image, inst, shift_px, scale_jitter, rng)
+        images.append(image)
         label = np.full(inst.shape, -100, dtype=np.int64)
         for o in split.objects[i]:
             label[inst == o["id"]] = index[o["phrase"]]
@@ -180,7 +203,7 @@ def train_seg(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
     n = len(phrases)
     for step in (bar := tqdm(range(steps), desc="stage 2 segmentation", file=sys.stdout, mininterval=5)):
         idx = rng.choice(len(split), size=min(cfg.seg_images, len(split)), replace=False)
-        x, target, label = seg_batch(split, idx, phrases, spec, rng)
+        x, target, label = seg_batch(split, idx, phrases, spec, rng, cfg.shift_px, cfg.scale_jitter)
         acts = [a.repeat_interleave(n, dim=0) for a in vision_activations(model, x)]
         cond = text_embeddings(model, tok, phrases, torch.device("cpu")).repeat(len(idx), 1)
         logits = decoder_logits(model, acts, cond).view(len(idx), n, *target.shape[-2:])
@@ -289,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("models/grounding/clipseg-sim"))
     defaults = TrainConfig(Path("."), Path("."))
     for name in ("train_split", "val_split", "val_fraction", "clip_epochs", "seg_epochs", "clip_batch", "seg_images",
-                 "which_weight", "lr", "backbone_lr", "region_size", "seed", "threads"):
+                 "which_weight", "shift_px", "scale_jitter", "lr", "backbone_lr", "region_size", "seed", "threads"):
         ap.add_argument("--" + name.replace("_", "-"), type=type(getattr(defaults, name)), default=getattr(defaults, name))
     ap.add_argument("--epochs", type=float, help="shorthand: sets --seg-epochs, and --clip-epochs to 2/3 of it")
     ap.add_argument("--tiny", action="store_true", help="a much smaller model (tests)")
