@@ -93,6 +93,27 @@ def test_clipseg_result_geometry_and_depth(clipseg_dir):
     assert r.latency_s > 0
 
 
+def test_target_region_is_where_the_target_beats_every_candidate(clipseg_dir, monkeypatch):
+    """Heatmaps stubbed: the red cylinder lights up "red block" weakly over its whole square, and "red cylinder"
+    more strongly over the right half; the block's region is only the left half, where it wins."""
+    g = Grounder(GrounderConfig(model=str(clipseg_dir), device="cpu", score_threshold=0.5,
+                                candidates=("red block", "red cylinder", "blue ball")))
+
+    def heatmaps(image, phrases):
+        probs = np.zeros((len(phrases), 120, 160), np.float32)
+        probs[phrases.index("red block"), 40:60, 40:80] = 0.9
+        probs[phrases.index("red cylinder"), 40:60, 60:80] = 0.99
+        return probs
+
+    monkeypatch.setattr(g.backend, "heatmaps", heatmaps)
+    r = g.ground(scene(), "pick up the red block")
+    assert r.status is Status.FOUND
+    assert r.mask[40:60, 40:60].all() and not r.mask[:, 60:].any()
+    assert 40 <= r.pixel[0] < 60
+    r = g.ground(scene(), "pick up the red cylinder")
+    assert r.status is Status.FOUND and r.mask[40:60, 60:80].all() and not r.mask[:, :60].any()
+
+
 def test_text_embeddings_are_cached_until_candidates_change(clipseg_dir):
     g = Grounder(GrounderConfig(model=str(clipseg_dir), device="cpu"))
     before = g.backend.text_forwards
