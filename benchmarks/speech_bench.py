@@ -3,7 +3,8 @@
 Every command in the vocabulary (plus the stop words) is synthesised with espeak-ng in several voices
 and speeds, clean and with white noise at a stated SNR, and decoded by the default recogniser.
 Out-of-grammar sentences measure false commands: any of them turned into a command is a robot moving
-when nobody asked. Writes benchmarks/results/speech.json and speech.md.
+when nobody asked. A second, held-out list of out-of-grammar sentences (HELD_OUT_OUT_OF_GRAMMAR) is reported
+separately and never used by --calibrate. Writes benchmarks/results/speech.json and speech.md.
 
     python benchmarks/speech_bench.py [--quick]
     python benchmarks/speech_bench.py --calibrate   # choose pip + min_confidence on held-out halves
@@ -91,6 +92,13 @@ def make_cases(vocab, quick: bool) -> tuple[list[Case], tuple[str, ...], tuple[i
     return cases, voices, speeds
 
 
+def held_out_cases(voices: tuple[str, ...], speeds: tuple[int, ...]) -> list[Case]:
+    """HELD_OUT_OUT_OF_GRAMMAR in every condition of the benchmark (never used by --calibrate)."""
+    for sentence in HELD_OUT_OUT_OF_GRAMMAR:
+        assert isinstance(load_vocabulary().parse(sentence), ParseError), f"{sentence!r} is a valid command"
+    return [Case(None, said, v, s, n) for said, v, s, n in product(HELD_OUT_OUT_OF_GRAMMAR, voices, speeds, (False, True))]
+
+
 def audio_of(cases: list[Case]):
     """(case, audio, rate) for every case; the noise rng runs in case order, so every run hears the same audio."""
     rng = np.random.default_rng(0)
@@ -111,7 +119,17 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
     for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc="speech", unit="utt"):
         result = recognizer.recognize(audio, rate)
         rows.append({**case.__dict__, **result.as_dict()})
+    held = held_out_cases(voices, speeds)
+    held_rows = []
+    for case, audio, rate in tqdm(audio_of(held), total=len(held), desc="held out", unit="utt"):
+        held_rows.append({**case.__dict__, **recognizer.recognize(audio, rate).as_dict()})
     summary = summarise(rows, quick, (min_confidence, min_stop_confidence), voices, speeds)
+    summary["held_out"] = {"n": len(held_rows), "sentences": len(HELD_OUT_OUT_OF_GRAMMAR),
+                           "false_commands": sum(r["text"] is not None for r in held_rows),
+                           "examples": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['text']!r}"
+                                        for r in held_rows if r["text"] is not None],
+                           "rows": [[r["said"], r["voice"], r["speed"], r["noisy"], r["hypothesis"], r["text"],
+                                     None if r["confidence"] is None else round(r["confidence"], 3)] for r in held_rows]}
     summary["phone_insertion_penalty"] = pip
     return summary
 
@@ -265,7 +283,10 @@ def summarise(rows: list[dict], quick: bool, thresholds: tuple[float, float], vo
         "rtf_mean": float(np.mean([r["rtf"] for r in rows])),
         "failures": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['hypothesis']!r}: {r['reason']}"
                      for r in cmd if r["text"] != r["expected"]],
-        "rows": rows,
+        # Compact per-utterance rows (the full SpeechResult of each is in the markdown lists where it matters).
+        "rows": [[r["said"], r["voice"], r["speed"], r["noisy"], r["hypothesis"], r["text"],
+                  None if r["confidence"] is None else round(r["confidence"], 3)] for r in rows],
+        "row_fields": ["said", "voice", "speed", "noisy", "hypothesis", "text", "confidence"],
     }
 
 
@@ -281,6 +302,8 @@ def markdown(s: dict) -> str:
         "| measure | value | goal |", "|---|---|---|",
         f"| exact-command accuracy | {c['accuracy']:.1%} ({c['n']} utterances: {c['wrong_command']} wrong command, {c['not_understood']} not understood) | >= 97% |",
         f"| false commands on out-of-grammar speech | {o['false_commands']} / {o['n']} ({o['sentences']} sentences) | 0 |",
+        *([f"| false commands on HELD-OUT out-of-grammar speech (never used for tuning) | {s['held_out']['false_commands']} / "
+           f"{s['held_out']['n']} ({s['held_out']['sentences']} sentences) | 0 |"] if "held_out" in s else []),
         f"| decode latency per utterance | mean {l['mean'] * 1000:.0f} ms, p95 {l['p95'] * 1000:.0f} ms, max {l['max'] * 1000:.0f} ms | |",
         f"| real-time factor (mean) | {s['rtf_mean']:.3f} | < 1 |", "",
         "| condition | utterances | accuracy |", "|---|---|---|",
@@ -288,6 +311,8 @@ def markdown(s: dict) -> str:
     ]
     if o["examples"]:
         lines += ["False commands:", "", *(f"- {e}" for e in o["examples"]), ""]
+    if s.get("held_out", {}).get("examples"):
+        lines += ["False commands on the held-out sentences:", "", *(f"- {e}" for e in s["held_out"]["examples"]), ""]
     if s["failures"]:
         lines += ["Missed commands:", "", *(f"- {f}" for f in s["failures"][:30]), ""]
     return "\n".join(lines)
