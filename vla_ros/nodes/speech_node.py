@@ -41,8 +41,9 @@ class SpeechParams:
     mic_sample_rate: int = param(0, "microphone rate, Hz (0 = the device's default)")
     backend: str = param("pocketsphinx", "pocketsphinx (grammar from the vocabulary) or whisper")
     whisper_model: str = param("", "whisper backend: local directory or model id")
-    min_confidence: float = param(0.57, "reject decodes below this confidence (pocketsphinx; 0.57: 88% exact, ~1% "
-                                        "near-miss false commands; 0.62: 0 false but 59% exact, see benchmarks/results)")
+    min_confidence: float = param(0.57, "reject decodes below this confidence (pocketsphinx; 0.57: 88% exact, 1% false "
+                                        "commands on calibration sentences but 17% on held-out near misses; 0.70: none, "
+                                        "9% exact; see benchmarks/results/speech.md)")
     phone_insertion_penalty: float = param(0.3, "pocketsphinx phone insertion penalty (pip), calibrated with min_confidence")
     segmentation: str = param("vad", "vad (hands-free) or push_to_talk (~/talk service)")
 
