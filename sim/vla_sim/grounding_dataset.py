@@ -1,6 +1,6 @@
 """Grounding data set from the sim: front-camera images, instance masks and a phrase per object.
 
-    python -m vla_sim.grounding_dataset --out DIR --split train [--seeds 0:4000] [--size 224]
+    python -m vla_sim.grounding_dataset --out DIR --split train [--seeds 0:12000] [--size 224]
                                         [--min-objects 2 --max-objects 4]
 
 writes DIR/<split>.npz (images (N,H,W,3) uint8, instances (N,H,W) uint8 with 0 = background and k = object
@@ -33,7 +33,7 @@ class SplitSpec:
     max_objects: int
 
 
-TRAIN_SEEDS = range(0, 4000)
+TRAIN_SEEDS = range(0, 12000)
 TEST_SEEDS = range(1_000_000, 1_000_500)
 CROWDED_SEEDS = range(2_000_000, 2_000_500)
 STANDARD_SPLITS: dict[str, SplitSpec] = {

@@ -51,9 +51,9 @@ class TrainConfig:
     seg_epochs: float = 2.0
     clip_batch: int = 12  # distinct phrases per contrastive batch (capped by the vocabulary)
     seg_images: int = 4  # each prompted with every candidate phrase
-    which_weight: float = 1.0  # cross-entropy across prompts at object pixels (see seg_batch)
-    shift_px: float = 0.0  # random translation (pixels, each axis) of stage-2 images and masks; see augment()
-    scale_jitter: float = 0.0  # random zoom in [1 - jitter, 1 + jitter] about the image centre
+    which_weight: float = 2.0  # cross-entropy across prompts at object pixels (see seg_batch)
+    shift_px: float = 8.0  # random translation (pixels, each axis) of stage-2 images and masks; see augment()
+    scale_jitter: float = 0.1  # random zoom in [1 - jitter, 1 + jitter] about the image centre
     lr: float = 2e-3
     backbone_lr: float = 6e-4
     region_size: int = 64  # crop size for stage 1 and for the CLIP backend's regions
@@ -267,8 +267,10 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.clip_epochs > 0:
         clip_stats = train_clip(model, tok, train_set, phrases, cfg, spec, writer, rng)
     else:
-        clip_stats = {"steps": 0, "skipped": True,
-                      "init_stage1": init_meta.get("stage1_contrastive") if init_meta else None}
+        stage1 = (init_meta or {}).get("stage1_contrastive")
+        if stage1 and stage1.get("skipped"):  # a fine-tune of a fine-tune: the stage 1 that really ran
+            stage1 = stage1.get("init_stage1")
+        clip_stats = {"steps": 0, "skipped": True, "init_stage1": stage1}
     t1 = time.time()
     seg_stats = train_seg(model, tok, train_set, phrases, cfg, spec, writer, rng)
     t2 = time.time()
@@ -291,7 +293,7 @@ def train(cfg: TrainConfig) -> dict:
     if init_meta is not None:
         meta["init"] = {"from": str(cfg.init), "train_config": init_meta.get("train_config"),
                         "stage2_segmentation": init_meta.get("stage2_segmentation"),
-                        "validation": init_meta.get("validation")}
+                        "validation": init_meta.get("validation"), "init": init_meta.get("init")}
     save_bundle(model, processor, Path(cfg.out), meta)
     grounder = Grounder(GrounderConfig(model=str(Path(cfg.out)), device="cpu", score_threshold=0.5))
     queries = record(grounder, val_set, seed=cfg.seed)
