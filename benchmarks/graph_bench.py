@@ -7,12 +7,13 @@ dropped), end-to-end latency (image stamp -> status arrival), and the sim's Join
 20 Hz target. The sim renders on the same cores, as it would on a laptop running the whole demo.
 `--source replay`: no sim; this process publishes held-out sim frames (data/grounding/test.npz) at
 --camera-hz, as a real camera driver would, so the numbers are the grounding node's own throughput.
-Writes benchmarks/results/graph.{json,md} (sim) or graph_replay.{json,md}.
+Writes benchmarks/results/graph.{json,md} (sim) or graph_replay_threads<N>.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -43,9 +44,12 @@ def main() -> None:
                         help="camera frames from the sim node, or replayed held-out frames (grounding node alone)")
     parser.add_argument("--data", type=Path, default=RESULTS.parents[1] / "data" / "grounding",
                         help="--source replay: directory with test.npz (python -m vla_sim.grounding_dataset --split test)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="grounding node's num_threads (torch CPU threads; 0 = torch's default, all cores)")
     args = parser.parse_args()
     seconds = 10.0 if args.quick else args.seconds
     replay = args.source == "replay"
+    load_at_start = os.getloadavg()[0]  # other work on the cores changes every number here
     tmp = Path(tempfile.mkdtemp(prefix="vla_graph_bench_"))
 
     rclpy.init()
@@ -69,12 +73,12 @@ def main() -> None:
                                           node.get_clock().now().to_msg()))
 
         node.create_timer(1.0 / args.camera_hz, publish_frame)
-        procs = [start_node("grounding", tmp)]
+        procs = [start_node("grounding", tmp, params={"num_threads": args.threads})]
     else:
         procs = [start_node("sim", tmp, params={"camera_rate_hz": args.camera_hz,
                                                 "control_rate_hz": max(20.0, args.camera_hz),
                                                 "image_size": args.image_size, "max_episode_steps": 1_000_000}),
-                 start_node("grounding", tmp)]
+                 start_node("grounding", tmp, params={"num_threads": args.threads})]
     try:
         spin_until(node, lambda: (replay or got["instruction"]) and command.get_subscription_count() > 0, 120,
                    "sim instruction and active grounding", procs)
@@ -107,20 +111,23 @@ def main() -> None:
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "instruction": instruction,
         "source": args.source,
+        "grounding_threads": args.threads,
+        "load_average_1min_at_start": load_at_start,
     }
-    name = "graph_replay" if replay else "graph"
+    name = f"graph_replay_threads{args.threads}" if replay else "graph"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     if replay:
         md = ["# Grounding node throughput (replayed held-out camera frames, real DDS)", "",
               f"`python benchmarks/graph_bench.py --source replay --camera-hz {args.camera_hz:g}` on {out['machine']}; "
-              f"{seconds:.0f} s window, 224 px rgb8 frames of the held-out test split published at {args.camera_hz:g} Hz "
-              f"by the benchmark process, grounding node (offline model, CPU) as a separate process, command "
+              f"{seconds:.0f} s window, 1-min load average {load_at_start:.1f} at the start, 224 px rgb8 frames of the held-out test split published at {args.camera_hz:g} Hz "
+              f"by the benchmark process, grounding node (offline model, CPU, num_threads {args.threads}) as a separate process, command "
               f"{instruction!r} (scenes without that object answer 'not found', which counts as a result).",
               "", "| measure | value |", "| --- | ---: |"]
     else:
         md = ["# Node graph benchmark (sim node + grounding node, separate processes, real DDS)", "",
-              f"`python benchmarks/graph_bench.py` on {out['machine']}; {seconds:.0f} s window, sim camera set to "
+              f"`python benchmarks/graph_bench.py` on {out['machine']}; {seconds:.0f} s window, 1-min load average "
+              f"{load_at_start:.1f} at the start, sim camera set to "
               f"{args.camera_hz:g} Hz at {args.image_size} px, offline grounding model on CPU, command "
               f"{instruction!r}.", "", "| measure | value |", "| --- | ---: |"]
     for key, label in [("camera_frames_per_s", "camera frames/s received"), ("grounding_results_per_s", "grounding results/s"),
@@ -129,7 +136,7 @@ def main() -> None:
                        *([] if replay else [("joint_states_per_s", "JointState/s (target 20)")])]:
         value = out[key]
         md.append(f"| {label} | {value:.3g} |" if isinstance(value, float) else f"| {label} | {value} |")
-    (RESULTS / "graph.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
