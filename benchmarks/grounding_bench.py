@@ -184,7 +184,7 @@ def main() -> None:
     res["speed_cpu"] = speed(grounder, splits["test"].images, 40 if args.quick else 200)
     print("speed", res["speed_cpu"], flush=True)
     if args.hub_size:
-        res["hub_size"] = hub_size_speed(args.device, 10 if args.quick else 50)
+        res["hub_size"] = hub_size_speed(args.device, 10 if args.quick or args.device == "cpu" else 50)
         print("hub-size", res["hub_size"], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     overlays(grounder, splits, args.out / "grounding_overlays.png")
