@@ -27,6 +27,7 @@ from std_msgs.msg import String
 
 from vla_ros.grounding.data import load_split
 from vla_ros.image_conversion import numpy_to_image
+from vla_ros.nodes.grounding_node import GroundingParams
 from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.process_graph import spin_until, start_node
 from vla_ros.topics import TOPICS
@@ -44,7 +45,7 @@ def main() -> None:
                         help="camera frames from the sim node, or replayed held-out frames (grounding node alone)")
     parser.add_argument("--data", type=Path, default=RESULTS.parents[1] / "data" / "grounding",
                         help="--source replay: directory with test.npz (python -m vla_sim.grounding_dataset --split test)")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=int, default=GroundingParams.num_threads,
                         help="grounding node's num_threads (torch CPU threads; 0 = torch's default, all cores)")
     args = parser.parse_args()
     seconds = 10.0 if args.quick else args.seconds
@@ -108,7 +109,7 @@ def main() -> None:
         "latency_ms_p95": float(np.percentile(latency, 95)) if latency.size else None,
         "model_latency_ms_median": float(np.median([s["latency_s"] for s in results]) * 1e3) if results else None,
         "joint_states_per_s": len(got["joints"]) / seconds,
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "instruction": instruction,
         "source": args.source,
         "grounding_threads": args.threads,
@@ -119,7 +120,7 @@ def main() -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     if replay:
         md = ["# Grounding node throughput (replayed held-out camera frames, real DDS)", "",
-              f"`python benchmarks/graph_bench.py --source replay --camera-hz {args.camera_hz:g}` on {out['machine']}; "
+              f"`python benchmarks/graph_bench.py --source replay --camera-hz {args.camera_hz:g} --threads {args.threads}` on {out['machine']}; "
               f"{seconds:.0f} s window, 1-min load average {load_at_start:.1f} at the start, 224 px rgb8 frames of the held-out test split published at {args.camera_hz:g} Hz "
               f"by the benchmark process, grounding node (offline model, CPU, num_threads {args.threads}) as a separate process, command "
               f"{instruction!r} (scenes without that object answer 'not found', which counts as a result).",
@@ -128,7 +129,7 @@ def main() -> None:
         md = ["# Node graph benchmark (sim node + grounding node, separate processes, real DDS)", "",
               f"`python benchmarks/graph_bench.py` on {out['machine']}; {seconds:.0f} s window, 1-min load average "
               f"{load_at_start:.1f} at the start, sim camera set to "
-              f"{args.camera_hz:g} Hz at {args.image_size} px, offline grounding model on CPU, command "
+              f"{args.camera_hz:g} Hz at {args.image_size} px, offline grounding model on CPU (num_threads {args.threads}), command "
               f"{instruction!r}.", "", "| measure | value |", "| --- | ---: |"]
     for key, label in [("camera_frames_per_s", "camera frames/s received"), ("grounding_results_per_s", "grounding results/s"),
                        ("found_fraction", "fraction of results 'found'"), ("latency_ms_median", "image stamp -> status, median ms"),
