@@ -51,7 +51,8 @@ class GroundingParams:
     publish_overlay: bool = param(True, "publish the overlay image (costs a copy + drawing per frame)")
     num_threads: int = param(1, "torch CPU threads (0 = torch's default, every core). 1 by default: the offline model "
                                 "runs ~45 Hz on one thread, and torch's all-core threads stall when other processes "
-                                "share the cores (under 4 vs 30 results/s with one other busy process: benchmarks/results/graph_replay_threads*.md); "
+                                "share the cores (under 4 vs 30 results/s with one other busy process: "
+                                "benchmarks/results/graph_replay_threads*.md); "
                                 "raise it for a large model on cores of its own")
     target_frame: str = param("", "also publish the 3-D target in this frame via tf2 ('' = camera frame only)")
 
