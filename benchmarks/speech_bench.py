@@ -92,6 +92,14 @@ def make_cases(vocab, quick: bool) -> tuple[list[Case], tuple[str, ...], tuple[i
     return cases, voices, speeds
 
 
+ROW_FIELDS = ("said", "voice", "speed", "noisy", "hypothesis", "text", "confidence")
+
+
+def compact_row(row: dict) -> list:
+    """One utterance's result as a short list in ROW_FIELDS order (keeps results/speech.json small)."""
+    return [round(row[k], 3) if k == "confidence" and row[k] is not None else row[k] for k in ROW_FIELDS]
+
+
 def held_out_cases(voices: tuple[str, ...], speeds: tuple[int, ...]) -> list[Case]:
     """HELD_OUT_OUT_OF_GRAMMAR in every condition of the benchmark (never used by --calibrate)."""
     for sentence in HELD_OUT_OUT_OF_GRAMMAR:
@@ -128,8 +136,7 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
                            "false_commands": sum(r["text"] is not None for r in held_rows),
                            "examples": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['text']!r}"
                                         for r in held_rows if r["text"] is not None],
-                           "rows": [[r["said"], r["voice"], r["speed"], r["noisy"], r["hypothesis"], r["text"],
-                                     None if r["confidence"] is None else round(r["confidence"], 3)] for r in held_rows]}
+                           "rows": [compact_row(r) for r in held_rows]}
     summary["phone_insertion_penalty"] = pip
     return summary
 
@@ -284,9 +291,8 @@ def summarise(rows: list[dict], quick: bool, thresholds: tuple[float, float], vo
         "failures": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['hypothesis']!r}: {r['reason']}"
                      for r in cmd if r["text"] != r["expected"]],
         # Compact per-utterance rows (the full SpeechResult of each is in the markdown lists where it matters).
-        "rows": [[r["said"], r["voice"], r["speed"], r["noisy"], r["hypothesis"], r["text"],
-                  None if r["confidence"] is None else round(r["confidence"], 3)] for r in rows],
-        "row_fields": ["said", "voice", "speed", "noisy", "hypothesis", "text", "confidence"],
+        "rows": [compact_row(r) for r in rows],
+        "row_fields": list(ROW_FIELDS),
     }
 
 
