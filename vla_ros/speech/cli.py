@@ -13,9 +13,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("pocketsphinx", "whisper"), default="pocketsphinx")
     parser.add_argument("--model", default="", help="whisper: local model directory or model id")
     parser.add_argument("--min-confidence", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE)
+    parser.add_argument("--min-word-fit", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT)
+    parser.add_argument("--synonyms", action="store_true", help="let the grammar use the vocabulary's synonyms")
     args = parser.parse_args(argv)
     audio, rate = read_wav(args.wav)
-    recognizer = make_recognizer(args.backend, args.model, min_confidence=args.min_confidence)
+    recognizer = make_recognizer(args.backend, args.model, min_confidence=args.min_confidence,
+                                 min_word_fit=args.min_word_fit, synonyms=args.synonyms)
     print(recognizer.recognize(audio, rate).to_json())
 
 

@@ -16,6 +16,9 @@ from typing import Iterator
 from vla_ros.vocabulary import Vocabulary
 
 _RULE_NAME = re.compile(r"[^A-Za-z0-9_]")
+# The only words jsgf() adds around the vocabulary's own ("the <colour> <shape>", "to the <direction>"):
+# they carry no meaning, so a misheard filler never changes a command (word_fit.py ignores them).
+FILLER_WORDS = frozenset({"the", "to"})
 
 
 def _alternatives(phrases: tuple[str, ...] | list[str]) -> str:
@@ -24,20 +27,33 @@ def _alternatives(phrases: tuple[str, ...] | list[str]) -> str:
 
 @dataclass(frozen=True)
 class CommandGrammar:
-    """Every sentence the speech recogniser may return, as JSGF text and as an explicit list."""
+    """Every sentence the speech recogniser may return, as JSGF text and as an explicit list.
+
+    `synonyms=False` (the speech default) keeps each verb, colour, shape and direction in its canonical
+    word only ("pick up the blue block", not "grab the blue cube"); every stop word stays. Every
+    command is still sayable, and each synonym left out is one fewer path that near-miss speech
+    can be forced onto: on the speech benchmark the synonyms cost more false commands than anything
+    else (benchmarks/results/speech.md). Typed commands keep every synonym (`Vocabulary.parse`).
+    """
 
     vocab: Vocabulary
     name: str = "vla_commands"
+    synonyms: bool = False
+
+    def _verb_phrases(self, verb) -> tuple[str, ...]:
+        return verb.phrases if self.synonyms else verb.phrases[:1]
 
     def _color_words(self) -> list[str]:
-        return [w for c in self.vocab.colors for w in (c.name, *c.synonyms)]
+        return [w for c in self.vocab.colors for w in ((c.name, *c.synonyms) if self.synonyms else (c.name,))]
 
     def _shape_words(self) -> list[str]:
-        return [w for s in self.vocab.shapes for w in (s.name, *s.synonyms)]
+        return [w for s in self.vocab.shapes for w in ((s.name, *s.synonyms) if self.synonyms else (s.name,))]
+
+    def _direction_words(self) -> list[str]:
+        return [w for ws in self.vocab.directions.values() for w in (ws if self.synonyms else ws[:1])]
 
     def _direction_phrases(self) -> list[str]:
-        words = [w for ws in self.vocab.directions.values() for w in ws]
-        return [p for w in words for p in (w, f"to the {w}")]
+        return [p for w in self._direction_words() for p in (w, f"to the {w}")]
 
     def jsgf(self) -> str:
         """JSGF text for `Decoder.add_jsgf_string`."""
@@ -52,12 +68,11 @@ class CommandGrammar:
             "<shape> = " + _alternatives(self._shape_words()) + ";",
         ]
         if self.vocab.directions:
-            words = [w for ws in self.vocab.directions.values() for w in ws]
-            lines.append("<direction_word> = " + _alternatives(words) + ";")
+            lines.append("<direction_word> = " + _alternatives(self._direction_words()) + ";")
             lines.append("<direction> = <direction_word> | to the <direction_word>;")
         for verb in self.vocab.verbs:
             rule = verb_rules[verb.name]
-            lines.append(f"<{rule}> = " + _alternatives(verb.phrases) + ";")
+            lines.append(f"<{rule}> = " + _alternatives(self._verb_phrases(verb)) + ";")
             tail = " <direction>" if verb.needs_direction else ""
             lines.append(f"<{rule}_command> = <{rule}> <object>{tail};")
         return "\n".join(lines) + "\n"
@@ -67,7 +82,7 @@ class CommandGrammar:
         yield from self.vocab.stop_words
         for verb in self.vocab.verbs:
             tails = self._direction_phrases() if verb.needs_direction else [""]
-            for phrase, color, shape, tail in product(verb.phrases, self._color_words(), self._shape_words(), tails):
+            for phrase, color, shape, tail in product(self._verb_phrases(verb), self._color_words(), self._shape_words(), tails):
                 yield " ".join(w for w in (phrase, "the", color, shape, tail) if w)
 
     def words(self) -> set[str]:

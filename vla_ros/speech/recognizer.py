@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from vla_ros.speech.audio import RECOGNIZER_RATE, int16_to_float, resample
-from vla_ros.speech.grammar import CommandGrammar
+from vla_ros.speech.grammar import FILLER_WORDS, CommandGrammar
 from vla_ros.speech.result import SpeechResult, not_understood, understood
+from vla_ros.speech.word_fit import WordFit, WordFitReference, score_per_frame
 from vla_ros.vocabulary import ParseError, Vocabulary, load_vocabulary
 
 
@@ -42,10 +44,7 @@ def confidence_from_score(score_per_frame: float, scale: float = 100.0) -> float
     Pocketsphinx normalises acoustic scores each frame by the best senone, so a path that matches the
     audio as well as any sound could scores ~0 per frame, and speech forced onto the wrong grammar
     path scores far below. The two overlap for near-miss sentences ("pick up the kids from school"
-    scores like a real command), so the default threshold is a trade: it is chosen with
-    `benchmarks/speech_bench.py --calibrate` as the lowest with 0 false commands on every benchmark
-    out-of-grammar sentence, and held-out halves show a threshold fitted on some sentences still lets
-    a few new ones through (benchmarks/results/speech.calibration.md).
+    scores like a real command), which is why the recogniser also judges each word (word_fit.py).
     """
     return math.exp(min(score_per_frame, 0.0) / scale)
 
@@ -61,21 +60,23 @@ class PocketsphinxRecognizer:
     `benchmarks/speech_bench.py --calibrate` (results in benchmarks/results/speech.calibration.md).
     Stop words have their own, lower threshold `min_stop_confidence`: a one-word utterance scores lower,
     and a missed stop is worse than a false one (the robot holds still).
+    Every meaningful word must also fit the audio nearly as well as it usually does (`min_word_fit`, log
+    score per frame relative to `word_fit_reference`, see word_fit.py): this is what rejects near misses
+    ("push the blue door ..." forced onto "... ball ..."), which the whole-path confidence averages away.
+    `word_fit_reference` is "" for the shipped reference, a path to another (rebuilt from a robot's own
+    recordings), a loaded `WordFitReference`, or None to switch the word check off.
+    `synonyms` lets speech use the vocabulary's synonyms too (grammar.py: off by default, they cost
+    false commands).
     Digital silence (exact zeros, as TTS, files and some drivers produce) leaves pocketsphinx's noise
     and CMN estimates nothing to work with and costs whole commands, so a fixed-seed noise floor of
     `noise_floor_lsb` (10 LSB: about -70 dBFS, a quiet microphone's self-noise) is added first.
     """
 
-    # From `benchmarks/speech_bench.py --calibrate` (benchmarks/results/speech.calibration.md): 0.62 gives 0 false
-    # commands on the 44 out-of-grammar sentences but rejects 41% of real commands (most plain "pick up the blue
-    # block" at 150 wpm); 0.57 is the held-out-calibrated threshold: 88% exact, 4/352 near-miss false commands.
-    # We ship 0.57 so the robot is usable and say so; deployments that must never mishear raise it (node parameter).
-    # Held-out near misses (benchmarks/results/speech.md, never used for tuning) are much worse: 44/256 false commands
-    # at 0.57, 18 non-stop ones at 0.62, none only at 0.70 (9% exact). Other rejection scores were measured and do not
-    # help: benchmarks/results/speech.oog_rejection.md.
-    DEFAULT_MIN_CONFIDENCE = 0.57
+    # Chosen together by `benchmarks/speech_bench.py --calibrate` (benchmarks/results/speech.calibration.md).
+    DEFAULT_MIN_CONFIDENCE = 0.58
+    DEFAULT_MIN_WORD_FIT = -2.2
     DEFAULT_MIN_STOP_CONFIDENCE = 0.3
-    DEFAULT_PHONE_INSERTION_PENALTY = 0.3  # pocketsphinx's own default is 1.0 (no penalty)
+    DEFAULT_PHONE_INSERTION_PENALTY = 1.0  # pocketsphinx's own default (no penalty)
 
     def __init__(
         self,
@@ -86,6 +87,9 @@ class PocketsphinxRecognizer:
         phone_insertion_penalty: float = DEFAULT_PHONE_INSERTION_PENALTY,
         model_dir: str | None = None,
         dictionary: str | None = None,
+        min_word_fit: float = DEFAULT_MIN_WORD_FIT,
+        word_fit_reference: WordFitReference | str | Path | None = "",
+        synonyms: bool = False,
     ) -> None:
         from pocketsphinx import Config, Decoder
 
@@ -96,7 +100,7 @@ class PocketsphinxRecognizer:
         if not phone_insertion_penalty > 0.0:
             raise ValueError(f"phone_insertion_penalty must be > 0 (a probability; 1.0 is no penalty), got {phone_insertion_penalty}")
         self.phone_insertion_penalty = phone_insertion_penalty
-        self.grammar = CommandGrammar(self.vocab)
+        self.grammar = CommandGrammar(self.vocab, synonyms=synonyms)
         # FATAL: an incomplete decode is logged by pocketsphinx as an ERROR on every out-of-grammar
         # utterance; it is reported in the result's reason instead. Real failures still raise.
         options: dict[str, object] = {"loglevel": "FATAL", "pip": float(phone_insertion_penalty)}
@@ -114,32 +118,55 @@ class PocketsphinxRecognizer:
         self._decoder.add_jsgf_string("commands", self.grammar.jsgf())
         self._decoder.activate_search("commands")
         self._logmath = self._decoder.get_logmath()
+        self.min_word_fit = min_word_fit
+        self.word_fit_reference = (word_fit_reference if isinstance(word_fit_reference, WordFitReference) or word_fit_reference is None
+                                   else WordFitReference.load(word_fit_reference or None))
+        # Words added to the vocabulary after the reference was built are judged against its fallback.
+        self.words_without_reference = self.word_fit_reference.missing(self.grammar.words()) if self.word_fit_reference else []
         self._lock = threading.Lock()  # one decoder: a microphone thread and a topic callback may both call
 
     def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
+        return self.decode_words(audio, sample_rate)[0]
+
+    def decode_words(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> tuple[SpeechResult, list[tuple[str, float]]]:
+        """The result, plus each hypothesis word's log acoustic score per frame (what word_fit.py judges)."""
         start = time.perf_counter()
         audio_s = audio.size / sample_rate
         pcm = self._with_noise_floor(resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE))
         with self._lock:
-            hypothesis, confidence = self._decode(pcm)
+            hypothesis, confidence, words = self._decode(pcm)
         latency = time.perf_counter() - start
+        fit = self.word_fit_reference.worst(words, FILLER_WORDS) if self.word_fit_reference and hypothesis else None
+        margin = None if fit is None else fit.margin
         if hypothesis and not self._fsg.accept(hypothesis):
-            return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s)
-        threshold = self.min_stop_confidence if hypothesis in self.vocab.stop_words else self.min_confidence
+            return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s, margin), words
+        is_stop = hypothesis in self.vocab.stop_words
+        threshold = self.min_stop_confidence if is_stop else self.min_confidence
         if confidence is not None and confidence < threshold:
             return not_understood(f"low confidence {confidence:.2f} < {threshold:.2f} for {hypothesis!r}",
-                                  hypothesis, confidence, latency, audio_s)
-        return judge(self.vocab, hypothesis, confidence, latency, audio_s)
+                                  hypothesis, confidence, latency, audio_s, margin), words
+        # Stop words skip the word check, as they have a lower confidence threshold: a missed stop is worse
+        # than a false one (the robot holds still).
+        if fit is not None and not is_stop and fit.margin < self.min_word_fit:
+            return not_understood(self._misfit_reason(fit, hypothesis), hypothesis, confidence, latency, audio_s, margin), words
+        result = judge(self.vocab, hypothesis, confidence, latency, audio_s)
+        return (replace(result, word_fit=margin) if margin is not None else result), words
 
-    def _decode(self, pcm: np.ndarray) -> tuple[str, float | None]:
+    def _misfit_reason(self, fit: WordFit, hypothesis: str) -> str:
+        return (f"{fit.word!r} does not fit the audio (word fit {fit.margin:.2f} < {self.min_word_fit:.2f}; "
+                f"another word was probably said) in {hypothesis!r}")
+
+    def _decode(self, pcm: np.ndarray) -> tuple[str, float | None, list[tuple[str, float]]]:
         self._decoder.start_utt()
         self._decoder.process_raw(pcm.tobytes(), full_utt=True)
         self._decoder.end_utt()
         hyp = self._decoder.hyp()
         if hyp is None or not hyp.hypstr:
-            return "", None
-        speech_frames = sum(s.end_frame - s.start_frame + 1 for s in self._decoder.seg() if s.word[0] not in "<[")
-        return hyp.hypstr, confidence_from_score(self._logmath.log(hyp.score) / max(speech_frames, 1))
+            return "", None, []
+        segments = [s for s in self._decoder.seg() if s.word[0] not in "<["]  # no silence / noise fillers
+        words = [(s.word.split("(")[0], score_per_frame(s.ascore, s.end_frame - s.start_frame + 1)) for s in segments]
+        speech_frames = sum(s.end_frame - s.start_frame + 1 for s in segments)
+        return hyp.hypstr, confidence_from_score(self._logmath.log(hyp.score) / max(speech_frames, 1)), words
 
     def _with_noise_floor(self, pcm: np.ndarray) -> np.ndarray:
         if self.noise_floor_lsb <= 0:
@@ -180,11 +207,14 @@ def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocab
                     min_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE,
                     min_stop_confidence: float = PocketsphinxRecognizer.DEFAULT_MIN_STOP_CONFIDENCE,
                     device: str = "cpu",
-                    phone_insertion_penalty: float = PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY) -> Recognizer:
+                    phone_insertion_penalty: float = PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY,
+                    min_word_fit: float = PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT,
+                    word_fit_reference: str | None = "", synonyms: bool = False) -> Recognizer:
     """The recogniser a node or the CLI asked for by name."""
     if backend == "pocketsphinx":
         return PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
-                                      phone_insertion_penalty=phone_insertion_penalty)
+                                      phone_insertion_penalty=phone_insertion_penalty, min_word_fit=min_word_fit,
+                                      word_fit_reference=word_fit_reference, synonyms=synonyms)
     if backend == "whisper":
         if not model:
             raise ValueError("the whisper backend needs a model (local directory or model id)")

@@ -12,7 +12,8 @@ class SpeechResult:
     """`text` is the canonical command (vocab.render) to publish, or None: then nothing is published.
 
     `reason` always starts with "not understood: " when `understood` is False, so a status topic can
-    show it as is. `confidence` is None where the backend gives none (Whisper).
+    show it as is. `confidence` is None where the backend gives none (Whisper). `word_fit` is the margin
+    of the worst-fitting meaningful word against its usual score (word_fit.py; None where not judged).
     """
 
     text: str | None
@@ -22,6 +23,7 @@ class SpeechResult:
     confidence: float | None
     latency_s: float
     audio_s: float
+    word_fit: float | None = None
 
     @property
     def rtf(self) -> float:
@@ -35,9 +37,11 @@ class SpeechResult:
         return json.dumps(self.as_dict())
 
 
-def understood(text: str, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float) -> SpeechResult:
-    return SpeechResult(text, hypothesis, True, "understood", confidence, latency_s, audio_s)
+def understood(text: str, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float,
+               word_fit: float | None = None) -> SpeechResult:
+    return SpeechResult(text, hypothesis, True, "understood", confidence, latency_s, audio_s, word_fit)
 
 
-def not_understood(why: str, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float) -> SpeechResult:
-    return SpeechResult(None, hypothesis, False, f"{NOT_UNDERSTOOD}: {why}", confidence, latency_s, audio_s)
+def not_understood(why: str, hypothesis: str, confidence: float | None, latency_s: float, audio_s: float,
+                   word_fit: float | None = None) -> SpeechResult:
+    return SpeechResult(None, hypothesis, False, f"{NOT_UNDERSTOOD}: {why}", confidence, latency_s, audio_s, word_fit)
