@@ -65,12 +65,25 @@ def test_spoken_command_arrives_on_the_command_topic(graph):
     assert status["understood"] and status["latency_s"] > 0 and status["rtf"] < 1.0
 
 
-def test_noisy_synonyms_come_out_canonical(graph):
+def test_noisy_british_speech_arrives(graph):
     node, proc, got, audio = graph
     got["command"].clear(), got["status"].clear()
-    _stream(node, proc, audio, _speech("grab the red cube", snr_db=20.0))
+    _stream(node, proc, audio, _speech("push the green ball backward", voice="en-gb", snr_db=20.0))
     spin_until(node, lambda: got["command"], 30, "a recognised command", [proc])
-    assert got["command"][-1].data == "pick up the red block"
+    assert got["command"][-1].data == "push the green ball backward"
+
+
+def test_grammar_synonyms_parameter_makes_synonyms_sayable(graph, tmp_path):
+    node, _, got, _ = graph
+    wav = tmp_path / "synonym.wav"
+    write_wav(wav, _speech("grab the red cube", snr_db=20.0), RATE)
+    got["command"].clear()
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "grammar_synonyms": True})
+    try:
+        spin_until(node, lambda: got["command"], 60, "the synonym command, canonical", [proc])
+        assert got["command"][-1].data == "pick up the red block"
+    finally:
+        assert proc.stop() == 0
 
 
 def test_out_of_grammar_speech_and_noise_publish_no_command(graph):

@@ -10,7 +10,7 @@ Utterance boundaries: `segmentation` = vad (energy voice-activity detection) or 
 `~/talk` std_srvs/SetBool service: true starts, false ends the utterance).
 A recognised command is published in canonical vocabulary form; silence, noise, out-of-grammar speech
 or a low-confidence decode publishes nothing on the command topic and "not understood: ..." on the
-status topic (JSON: text, hypothesis, confidence, latency_s, audio_s, rtf).
+status topic (JSON: text, hypothesis, confidence, word_fit, latency_s, audio_s, rtf).
 """
 from __future__ import annotations
 
@@ -41,10 +41,15 @@ class SpeechParams:
     mic_sample_rate: int = param(0, "microphone rate, Hz (0 = the device's default)")
     backend: str = param("pocketsphinx", "pocketsphinx (grammar from the vocabulary) or whisper")
     whisper_model: str = param("", "whisper backend: local directory or model id")
-    min_confidence: float = param(0.57, "reject decodes below this confidence (pocketsphinx; 0.57: 88% exact, 1% false "
-                                        "commands on calibration sentences but 17% on held-out near misses; 0.70: none, "
-                                        "9% exact; see benchmarks/results/speech.md)")
-    phone_insertion_penalty: float = param(0.3, "pocketsphinx phone insertion penalty (pip), calibrated with min_confidence")
+    min_confidence: float = param(0.58, "pocketsphinx: reject decodes whose whole-path confidence is below this "
+                                        "(calibrated with min_word_fit; benchmarks/results/speech.calibration.md)")
+    min_word_fit: float = param(-2.2, "pocketsphinx: reject decodes in which a word fits the audio this much worse than "
+                                      "usual (log score per frame vs word_fit_reference; rejects near misses)")
+    word_fit_reference: str = param("", "word-fit reference JSON ('' = the shipped one; rebuild with "
+                                        "python -m vla_ros.speech.word_fit)")
+    grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
+                                          "path for near-miss speech to become a command)")
+    phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
     segmentation: str = param("vad", "vad (hands-free) or push_to_talk (~/talk service)")
 
     def validate(self) -> None:
@@ -82,7 +87,13 @@ class SpeechNode(ModelNode):
         if self.p.source.endswith(".wav") and not Path(self.p.source).is_file():
             raise FileNotFoundError(f"source WAV file {self.p.source} does not exist")
         self.recognizer = make_recognizer(self.p.backend, self.p.whisper_model, min_confidence=self.p.min_confidence,
-                                          phone_insertion_penalty=self.p.phone_insertion_penalty)
+                                          phone_insertion_penalty=self.p.phone_insertion_penalty,
+                                          min_word_fit=self.p.min_word_fit, word_fit_reference=self.p.word_fit_reference,
+                                          synonyms=self.p.grammar_synonyms)
+        missing = getattr(self.recognizer, "words_without_reference", [])
+        if missing:
+            self.get_logger().warning(f"no word-fit reference for {missing}: judged against the reference's fallback; "
+                                      "rebuild it with python -m vla_ros.speech.word_fit")
         self.pub_command = self.create_lifecycle_publisher(String, self.p.command_topic, 10)
         self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
         self.get_logger().info(f"speech backend {self.p.backend}, source {self.p.source}, {self.p.segmentation}")
