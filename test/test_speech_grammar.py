@@ -35,6 +35,20 @@ def test_every_grammar_sentence_parses_to_a_command(vocab, grammar, fsg):
         assert isinstance(vocab.parse(sentence), Command), sentence
 
 
+def test_synonyms_are_only_in_the_grammar_that_asks_for_them(vocab, grammar):
+    with_synonyms = CommandGrammar(vocab, synonyms=True)
+    synonym_words = {w for c in vocab.colors for w in c.synonyms} | {w for s in vocab.shapes for w in s.synonyms} | \
+        {p for v in vocab.verbs for p in v.phrases[1:]} | {w for ws in vocab.directions.values() for w in ws[1:]}
+    spoken = {w for s in with_synonyms.sentences() for w in s.split()}
+    assert {w for p in synonym_words for w in p.split()} <= spoken
+    assert not any(f" {p} " in f" {s} " for s in grammar.sentences() for p in synonym_words)
+    assert set(grammar.sentences()) < set(with_synonyms.sentences())
+    fsg = Decoder(loglevel="ERROR").parse_jsgf(with_synonyms.jsgf())
+    for sentence in with_synonyms.sentences():
+        assert fsg.accept(sentence), sentence
+        assert isinstance(vocab.parse(sentence), Command), sentence
+
+
 def test_every_vocabulary_command_and_stop_word_is_sayable(vocab, grammar, fsg):
     sentences = set(grammar.sentences())
     for cmd in vocab.all_commands():
