@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from itertools import product
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vla_ros.speech.recognizer import PocketsphinxRecognizer
+from vla_ros.speech.recognizer import PocketsphinxRecognizer, make_recognizer
 from vla_ros.speech.synth import add_noise, pad_silence, synthesize
 from vla_ros.vocabulary import ParseError, load_vocabulary
 
@@ -121,10 +122,14 @@ def audio_of(cases: list[Case]):
         yield case, audio, rate
 
 
-def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: float, min_word_fit: float) -> dict:
+def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: float, min_word_fit: float,
+        whisper_model: str = "") -> dict:
     vocab = load_vocabulary()
-    recognizer = PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
-                                        phone_insertion_penalty=pip, min_word_fit=min_word_fit)
+    if whisper_model:
+        recognizer = make_recognizer("whisper", whisper_model, vocab)
+    else:
+        recognizer = PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
+                                            phone_insertion_penalty=pip, min_word_fit=min_word_fit)
     cases, voices, speeds = make_cases(vocab, quick)
     rows = []
     for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc="speech", unit="utt"):
@@ -141,6 +146,10 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
                            "examples": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['text']!r}"
                                         for r in held_rows if r["text"] is not None],
                            "rows": [compact_row(r) for r in held_rows]}
+    if whisper_model:
+        summary["backend"] = f"whisper ({recognizer.runtime}): {whisper_model}"
+        return summary
+    summary["backend"] = "pocketsphinx"
     summary["phone_insertion_penalty"] = pip
     summary["min_word_fit"] = min_word_fit
     summary["word_fit_reference"] = recognizer.word_fit_reference.source if recognizer.word_fit_reference else None
@@ -349,13 +358,14 @@ def word_fit_source(source: dict | None) -> str:
 def markdown(s: dict) -> str:
     c, o, l = s["commands"], s["out_of_grammar"], s["latency_s"]
     lines = [
-        "# Speech benchmark (pocketsphinx + vocabulary grammar)", "",
-        f"`python benchmarks/speech_bench.py{' --quick' if s['quick'] else ''}` on {s['machine']}; espeak-ng voices "
-        f"{', '.join(s['voices'])} at {', '.join(map(str, s['speeds_wpm']))} wpm, clean and noisy ({s['noise']}); "
-        f"min_confidence {s['min_confidence']}, min_stop_confidence {s['min_stop_confidence']}, "
-        f"min_word_fit {s['min_word_fit']}, phone insertion penalty (pip) {s['phone_insertion_penalty']}. How pip, min_confidence "
-        "and min_word_fit were chosen: speech.calibration.md (`--calibrate`, held-out halves). Word-fit reference: "
-        f"{word_fit_source(s['word_fit_reference'])}.", "",
+        f"# Speech benchmark ({'pocketsphinx + vocabulary grammar' if s['backend'] == 'pocketsphinx' else s['backend']})", "",
+        f"`{s['command']}` on {s['machine']}; espeak-ng voices "
+        f"{', '.join(s['voices'])} at {', '.join(map(str, s['speeds_wpm']))} wpm, clean and noisy ({s['noise']}); " +
+        (f"min_confidence {s['min_confidence']}, min_stop_confidence {s['min_stop_confidence']}, "
+         f"min_word_fit {s['min_word_fit']}, phone insertion penalty (pip) {s['phone_insertion_penalty']}. How pip, min_confidence "
+         "and min_word_fit were chosen: speech.calibration.md (`--calibrate`, held-out halves). Word-fit reference: "
+         f"{word_fit_source(s['word_fit_reference'])}." if s["backend"] == "pocketsphinx" else
+         "free transcripts; only what the vocabulary parses is a command (no thresholds)."), "",
         "| measure | value | goal |", "|---|---|---|",
         f"| exact-command accuracy | {c['accuracy']:.1%} ({c['n']} utterances: {c['wrong_command']} wrong command, {c['not_understood']} not understood) | >= 97% |",
         f"| false commands on out-of-grammar speech | {o['false_commands']} / {o['n']} ({o['sentences']} sentences): "
@@ -388,6 +398,8 @@ def main() -> None:
     parser.add_argument("--min-word-fit", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT,
                         help="the recogniser's word-fit threshold (log score per frame vs the word's reference)")
     parser.add_argument("--calibrate", action="store_true", help="choose pip, min_confidence and min_word_fit on held-out halves")
+    parser.add_argument("--whisper-model", default="", help="benchmark the whisper backend with this model directory "
+                        "instead (results/speech.whisper.{json,md})")
     parser.add_argument("--pips", default=",".join(map(str, CALIBRATION_PIPS)), help="pips to try with --calibrate")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED, help="split seed for --calibrate")
     args = parser.parse_args()
@@ -400,10 +412,12 @@ def main() -> None:
         (RESULTS / "speech.calibration.md").write_text(calibration_markdown(cal))
         print(calibration_markdown(cal))
         return
-    summary = run(args.quick, args.min_confidence, args.min_stop_confidence, args.pip, args.min_word_fit)
+    summary = run(args.quick, args.min_confidence, args.min_stop_confidence, args.pip, args.min_word_fit, args.whisper_model)
     summary["wall_s"] = time.perf_counter() - start
-    (RESULTS / "speech.json").write_text(json.dumps(summary, indent=1))
-    (RESULTS / "speech.md").write_text(markdown(summary))
+    summary["command"] = "python benchmarks/speech_bench.py " + " ".join(sys.argv[1:])
+    name = "speech.whisper" if args.whisper_model else "speech"
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
+    (RESULTS / f"{name}.md").write_text(markdown(summary))
     print(markdown(summary))
 
 

