@@ -40,7 +40,7 @@ class SpeechParams:
     mic_device: str = param("", "microphone: sounddevice index or name substring ('' = default)")
     mic_sample_rate: int = param(0, "microphone rate, Hz (0 = the device's default)")
     backend: str = param("pocketsphinx", "pocketsphinx (grammar from the vocabulary) or whisper")
-    whisper_model: str = param("", "whisper backend: local directory or model id")
+    whisper_model: str = param("", "whisper backend: transformers directory or model id, or a CTranslate2 (faster-whisper) directory")
     min_confidence: float = param(0.58, "pocketsphinx: reject decodes whose whole-path confidence is below this "
                                         "(calibrated with min_word_fit; benchmarks/results/speech.calibration.md)")
     min_word_fit: float = param(-2.2, "pocketsphinx: reject decodes in which a word fits the audio this much worse than "
