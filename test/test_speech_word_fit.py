@@ -74,3 +74,27 @@ def test_shipped_reference_covers_the_shipped_vocabulary():
     bench = sys.modules.setdefault("speech_bench", importlib.util.module_from_spec(spec))
     spec.loader.exec_module(bench)
     assert not set(recognizer.word_fit_reference.source["voices"]) & set(bench.VOICES[:2])
+
+
+def test_reference_from_a_robots_own_recordings(tmp_path):
+    """The recordings path a robot uses: a TSV of WAVs and what was said; wrong transcripts are left out."""
+    from vla_ros.speech.audio import write_wav
+    from vla_ros.speech.synth import pad_silence, synthesize
+    from vla_ros.speech.word_fit import main
+
+    said = ["pick up the blue block", "push the red ball to the left", "stop"]
+    lines = ["# file<TAB>what was said"]
+    for i, text in enumerate(said):
+        audio, rate = synthesize(text, "en-us", 150)
+        write_wav(tmp_path / f"{i}.wav", pad_silence(audio, rate), rate)
+        lines.append(f"{i}.wav\t{text}")
+    lines.append("0.wav\tTouch the green cylinder.")  # a transcript that does not match the audio
+    (tmp_path / "said.tsv").write_text("\n".join(lines) + "\n")
+    main(["--recordings", str(tmp_path / "said.tsv"), "--out", str(tmp_path / "ref.json")])
+    ref = WordFitReference.load(tmp_path / "ref.json")
+    assert ref.source["clips_used"] == 3 and ref.source["clips"] == 4
+    assert {"pick", "up", "blue", "block", "push", "red", "ball", "left", "stop"} <= set(ref.scores)
+    assert "cylinder" not in ref.scores and all(-15 < v < 0 for v in ref.scores.values())
+    (tmp_path / "bad.tsv").write_text("no-tab-here\n")
+    with pytest.raises(ValueError, match="expected 'file.wav<TAB>what was said'"):
+        main(["--recordings", str(tmp_path / "bad.tsv"), "--out", str(tmp_path / "x.json")])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -103,10 +104,27 @@ def build_reference(recognizer, clips: Iterable[tuple], source: dict) -> WordFit
     return WordFitReference(scores, fallback, {**source, "clips_used": used, "samples_per_word": counts})
 
 
+def read_recordings(tsv: Path) -> list[tuple[Path, str]]:
+    """`path.wav<TAB>what was said` per line (paths relative to the file; # comments and blank lines skipped)."""
+    pairs = []
+    for number, line in enumerate(tsv.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        wav, sep, said = line.partition("\t")
+        if not sep or not said.strip():
+            raise ValueError(f"{tsv}:{number}: expected 'file.wav<TAB>what was said', got {line!r}")
+        path = (tsv.parent / wav.strip()).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"{tsv}:{number}: {path} does not exist")
+        pairs.append((path, " ".join(re.sub(r"[^a-z' ]", " ", said.lower()).split())))  # as the decoder writes it
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Build the reference from espeak-ng speech of every command (voices the benchmark does not use)."""
+    """Build the reference from espeak-ng speech of every command (voices the benchmark does not use), or from recordings."""
     from tqdm import tqdm
 
+    from vla_ros.speech.audio import read_wav
     from vla_ros.speech.recognizer import PocketsphinxRecognizer
     from vla_ros.speech.synth import pad_silence, synthesize
 
@@ -118,9 +136,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="commands: each command once, in the vocabulary's own words (+ stop words), decoded with "
                              "the default grammar; synonyms: every sentence of the grammar with synonyms (~20x longer), "
                              "for robots that run the speech node with grammar_synonyms true")
+    parser.add_argument("--recordings", type=Path, help="a robot's own recordings instead of espeak-ng: a TSV of "
+                        "'file.wav<TAB>what was said' lines (each command once or more, as its users say them)")
     parser.add_argument("--out", default=str(default_reference_path()))
     args = parser.parse_args(argv)
+    command = "python -m vla_ros.speech.word_fit " + " ".join(argv if argv is not None else sys.argv[1:])
     recognizer = PocketsphinxRecognizer(word_fit_reference=None, synonyms=args.sentences == "synonyms")
+    if args.recordings:
+        pairs = read_recordings(args.recordings)
+        reference = build_reference(recognizer, tqdm(((*read_wav(p), said) for p, said in pairs), total=len(pairs),
+                                                     desc="word fit", unit="utt"),
+                                    {"recordings": str(args.recordings), "clips": len(pairs), "command": command,
+                                     "phone_insertion_penalty": recognizer.phone_insertion_penalty})
+        _save(reference, recognizer, args.out)
+        return
     vocab = recognizer.vocab
     sentences = (list(recognizer.grammar.sentences()) if args.sentences == "synonyms"
                  else [c.text for c in vocab.all_commands()] + list(vocab.stop_words))
@@ -134,11 +163,14 @@ def main(argv: list[str] | None = None) -> None:
 
     reference = build_reference(recognizer, tqdm(clips(), total=len(voices) * len(sentences), desc="word fit", unit="utt"),
                                 {"voices": voices, "speed_wpm": args.speed, "sentence_set": args.sentences, "sentences": len(sentences),
-                                 "phone_insertion_penalty": recognizer.phone_insertion_penalty,
-                                 "command": "python -m vla_ros.speech.word_fit " + " ".join(argv if argv is not None else sys.argv[1:])})
+                                 "phone_insertion_penalty": recognizer.phone_insertion_penalty, "command": command})
+    _save(reference, recognizer, args.out)
+
+
+def _save(reference: WordFitReference, recognizer, out: str) -> None:
     missing = reference.missing(recognizer.grammar.words())
-    reference.save(args.out)
-    print(f"wrote {args.out}: {len(reference.scores)} words from {reference.source['clips_used']} clips"
+    reference.save(out)
+    print(f"wrote {out}: {len(reference.scores)} words from {reference.source['clips_used']} clips"
           + (f"; no exact decode of {missing} (they use the fallback {reference.fallback:.2f})" if missing else ""))
 
 
