@@ -39,7 +39,7 @@ def speech_wavs(tmp_path_factory):
         if key not in cache:
             raw, out = root / f"raw{len(cache)}.wav", root / f"say{len(cache)}_{rate}.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
-            subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)
+            subprocess.run(["sox", "-D", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)  # -D: no dither, same file every run
             cache[key] = str(out)
         return cache[key]
 
