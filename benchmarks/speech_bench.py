@@ -177,19 +177,20 @@ def accepted(row: dict, thresholds: Thresholds, stop_words) -> str | None:
 
 
 def score(rows: list[dict], thresholds: Thresholds, stop_words, voices=(), speeds=()) -> dict:
-    cmd = [r for r in rows if r["expected"] is not None]
-    oog = [r for r in rows if r["expected"] is None]
-    false = [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {accepted(r, thresholds, stop_words)!r} "
+    published = [(r, accepted(r, thresholds, stop_words)) for r in rows]  # each row judged once
+    cmd = [(r, p) for r, p in published if r["expected"] is not None]
+    oog = [(r, p) for r, p in published if r["expected"] is None]
+    false = [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {p!r} "
              f"(confidence {r['confidence']:.3f}, word fit {r['word_fit'] if r['word_fit'] is None else round(r['word_fit'], 2)})"
-             for r in oog if accepted(r, thresholds, stop_words) is not None]
-    out = {"commands": len(cmd), "correct": sum(accepted(r, thresholds, stop_words) == r["expected"] for r in cmd),
+             for r, p in oog if p is not None]
+    out = {"commands": len(cmd), "correct": sum(p == r["expected"] for r, p in cmd),
            "oog": len(oog), "false_commands": len(false), "false": false,
-           "false_stops": sum(accepted(r, thresholds, stop_words) == "stop" for r in oog)}
+           "false_stops": sum(p == "stop" for _, p in oog)}
     out["accuracy"] = out["correct"] / max(len(cmd), 1)
     groups = {}
     for v, s, n in product(voices, speeds, (False, True)):
-        sub = [r for r in cmd if (r["voice"], r["speed"], r["noisy"]) == (v, s, n)]
-        groups[f"{v} {s}wpm {'noisy' if n else 'clean'}"] = sum(accepted(r, thresholds, stop_words) == r["expected"] for r in sub) / max(len(sub), 1)
+        sub = [p == r["expected"] for r, p in cmd if (r["voice"], r["speed"], r["noisy"]) == (v, s, n)]
+        groups[f"{v} {s}wpm {'noisy' if n else 'clean'}"] = sum(sub) / max(len(sub), 1)
     out["groups"] = groups
     return out
 

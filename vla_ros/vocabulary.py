@@ -73,6 +73,11 @@ class ParseError:
 _WORD = re.compile(r"[a-z]+")
 
 
+def tokenize(text: str) -> list[str]:
+    """The words of a text as the vocabulary reads them: lower case, letters only."""
+    return _WORD.findall(text.lower())
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     verbs: tuple[Verb, ...]
@@ -162,7 +167,7 @@ class Vocabulary:
     # ------------------------------------------------------------------ parsing
     def parse(self, text: str) -> Command | ParseError:
         """Text -> Command, or ParseError saying exactly what was wrong."""
-        words = _WORD.findall(text.lower())
+        words = tokenize(text)
         if not words:
             return ParseError(text, "empty command")
         if any(w in self.stop_words for w in words):

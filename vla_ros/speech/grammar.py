@@ -40,20 +40,24 @@ class CommandGrammar:
     name: str = "vla_commands"
     synonyms: bool = False
 
-    def _verb_phrases(self, verb) -> tuple[str, ...]:
-        return verb.phrases if self.synonyms else verb.phrases[:1]
+    def _spoken(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        """A slot's words, canonical first: all of them, or only the canonical one."""
+        return words if self.synonyms else words[:1]
 
-    def _color_words(self) -> list[str]:
-        return [w for c in self.vocab.colors for w in ((c.name, *c.synonyms) if self.synonyms else (c.name,))]
+    def verb_phrases(self, verb) -> tuple[str, ...]:
+        return self._spoken(verb.phrases)
 
-    def _shape_words(self) -> list[str]:
-        return [w for s in self.vocab.shapes for w in ((s.name, *s.synonyms) if self.synonyms else (s.name,))]
+    def color_words(self) -> list[str]:
+        return [w for c in self.vocab.colors for w in self._spoken((c.name, *c.synonyms))]
 
-    def _direction_words(self) -> list[str]:
-        return [w for ws in self.vocab.directions.values() for w in (ws if self.synonyms else ws[:1])]
+    def shape_words(self) -> list[str]:
+        return [w for s in self.vocab.shapes for w in self._spoken((s.name, *s.synonyms))]
+
+    def direction_words(self) -> list[str]:
+        return [w for ws in self.vocab.directions.values() for w in self._spoken(ws)]
 
     def _direction_phrases(self) -> list[str]:
-        return [p for w in self._direction_words() for p in (w, f"to the {w}")]
+        return [p for w in self.direction_words() for p in (w, f"to the {w}")]
 
     def jsgf(self) -> str:
         """JSGF text for `Decoder.add_jsgf_string`."""
@@ -64,15 +68,15 @@ class CommandGrammar:
             "public <command> = " + _alternatives(["<stop>", *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
             "<stop> = " + _alternatives(self.vocab.stop_words) + ";",
             "<object> = the <color> <shape>;",
-            "<color> = " + _alternatives(self._color_words()) + ";",
-            "<shape> = " + _alternatives(self._shape_words()) + ";",
+            "<color> = " + _alternatives(self.color_words()) + ";",
+            "<shape> = " + _alternatives(self.shape_words()) + ";",
         ]
         if self.vocab.directions:
-            lines.append("<direction_word> = " + _alternatives(self._direction_words()) + ";")
+            lines.append("<direction_word> = " + _alternatives(self.direction_words()) + ";")
             lines.append("<direction> = <direction_word> | to the <direction_word>;")
         for verb in self.vocab.verbs:
             rule = verb_rules[verb.name]
-            lines.append(f"<{rule}> = " + _alternatives(self._verb_phrases(verb)) + ";")
+            lines.append(f"<{rule}> = " + _alternatives(self.verb_phrases(verb)) + ";")
             tail = " <direction>" if verb.needs_direction else ""
             lines.append(f"<{rule}_command> = <{rule}> <object>{tail};")
         return "\n".join(lines) + "\n"
@@ -82,7 +86,7 @@ class CommandGrammar:
         yield from self.vocab.stop_words
         for verb in self.vocab.verbs:
             tails = self._direction_phrases() if verb.needs_direction else [""]
-            for phrase, color, shape, tail in product(self._verb_phrases(verb), self._color_words(), self._shape_words(), tails):
+            for phrase, color, shape, tail in product(self.verb_phrases(verb), self.color_words(), self.shape_words(), tails):
                 yield " ".join(w for w in (phrase, "the", color, shape, tail) if w)
 
     def words(self) -> set[str]:

@@ -46,11 +46,12 @@ def judge(vocab: Vocabulary, hypothesis: str, confidence: float | None, latency_
 
 
 def whisper_prompt(vocab: Vocabulary) -> str:
-    """The vocabulary as a Whisper prompt, so that it expects "block", not "lock" (canonical words only)."""
+    """The spoken grammar's words as a Whisper prompt, so that it expects "block", not "lock"."""
     said = lambda words: ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
-    directions = [ws[0] for ws in vocab.directions.values()]
-    return (f"Robot commands: {said([v.phrases[0] for v in vocab.verbs])} the {said([c.name for c in vocab.colors])} "
-            f"{said([s.name for s in vocab.shapes])}, {said(directions)}. {said([w.capitalize() for w in vocab.stop_words])}.")
+    grammar = CommandGrammar(vocab)
+    verbs = [p for v in vocab.verbs for p in grammar.verb_phrases(v)]
+    return (f"Robot commands: {said(verbs)} the {said(grammar.color_words())} {said(grammar.shape_words())}, "
+            f"{said(grammar.direction_words())}. {said([w.capitalize() for w in vocab.stop_words])}.")
 
 
 def confidence_from_score(score_per_frame: float, scale: float = 100.0) -> float:
@@ -164,8 +165,7 @@ class PocketsphinxRecognizer:
         # than a false one (the robot holds still).
         if fit is not None and not is_stop and fit.margin < self.min_word_fit:
             return not_understood(self._misfit_reason(fit, hypothesis), hypothesis, confidence, latency, audio_s, margin), words
-        result = judge(self.vocab, hypothesis, confidence, latency, audio_s)
-        return (replace(result, word_fit=margin) if margin is not None else result), words
+        return replace(judge(self.vocab, hypothesis, confidence, latency, audio_s), word_fit=margin), words
 
     def _misfit_reason(self, fit: WordFit, hypothesis: str) -> str:
         return (f"{fit.word!r} does not fit the audio (word fit {fit.margin:.2f} < {self.min_word_fit:.2f}; "

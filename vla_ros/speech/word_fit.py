@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from vla_ros.paths import models_dir
+from vla_ros.vocabulary import tokenize
 
 # A word whose acoustic score underflows a double has no usable per-frame score; it counts as the
 # worst possible fit, so the recogniser fails closed.
@@ -116,7 +116,7 @@ def read_recordings(tsv: Path) -> list[tuple[Path, str]]:
         path = (tsv.parent / wav.strip()).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"{tsv}:{number}: {path} does not exist")
-        pairs.append((path, " ".join(re.sub(r"[^a-z' ]", " ", said.lower()).split())))  # as the decoder writes it
+        pairs.append((path, " ".join(tokenize(said))))  # as the decoder writes it
     return pairs
 
 
