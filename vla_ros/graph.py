@@ -67,6 +67,8 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
               {"grounding": "model"}),
     LaunchArg("grounding_backend", "clipseg", "clipseg (masks) or clip (zero-shot scores)", {"grounding": "backend"}),
     LaunchArg("audio_source", "topic", "speech audio: topic, microphone or a WAV file path", {"speech": "source"}),
+    LaunchArg("speech_whisper_check", "", "speech: CTranslate2 Whisper directory that double-checks each spoken command ('' = none)",
+              {"speech": "whisper_check_model"}),
     LaunchArg("grounding", "true", "start the grounding node"),
     LaunchArg("speech", "false", "start the speech node"),
     LaunchArg("sim", "true", "start the simulated robot (sim launch only)"),

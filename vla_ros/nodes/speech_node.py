@@ -10,7 +10,7 @@ Utterance boundaries: `segmentation` = vad (energy voice-activity detection) or 
 `~/talk` std_srvs/SetBool service: true starts, false ends the utterance).
 A recognised command is published in canonical vocabulary form; silence, noise, out-of-grammar speech
 or a low-confidence decode publishes nothing on the command topic and "not understood: ..." on the
-status topic (JSON: text, hypothesis, confidence, word_fit, latency_s, audio_s, rtf).
+status topic (JSON: text, hypothesis, confidence, word_fit, whisper_heard, whisper_margin, latency_s, audio_s, rtf).
 """
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ class SpeechParams:
                                       "usual (log score per frame vs word_fit_reference; rejects near misses)")
     word_fit_reference: str = param("", "word-fit reference JSON ('' = the shipped one; rebuild with "
                                         "python -m vla_ros.speech.word_fit)")
+    whisper_check_model: str = param("", "pocketsphinx: a CTranslate2 Whisper directory that double-checks every moving command "
+                                         "('' = no check; ~0.6 s per command on one CPU thread; rejects near misses)")
+    min_whisper_margin: float = param(-6.5, "pocketsphinx + whisper_check_model: drop a command Whisper finds this many nats less "
+                                            "likely than its own transcript (benchmarks/results/speech.whisper_check_calibration.md)")
+    whisper_check_stops: bool = param(False, "pocketsphinx + whisper_check_model: check stops too (removes chit-chat heard as "
+                                             "'stop', but a stop can then be missed; off: every stop is obeyed)")
+    min_whisper_stop_margin: float = param(-8.5, "whisper_check_stops: drop a stop Whisper finds this many nats less likely "
+                                                 "than its own transcript (any stop word agrees)")
     grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
                                           "path for near-miss speech to become a command)")
     phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
@@ -67,6 +75,8 @@ class SpeechParams:
             raise ValueError("min_confidence must be in [0, 1]")
         if self.phone_insertion_penalty <= 0.0:
             raise ValueError("phone_insertion_penalty must be > 0")
+        if self.whisper_check_model and self.backend != "pocketsphinx":
+            raise ValueError("whisper_check_model double-checks the pocketsphinx backend; the whisper backend needs no check")
 
 
 class SpeechNode(ModelNode):
@@ -89,7 +99,9 @@ class SpeechNode(ModelNode):
         self.recognizer = make_recognizer(self.p.backend, self.p.whisper_model, min_confidence=self.p.min_confidence,
                                           phone_insertion_penalty=self.p.phone_insertion_penalty,
                                           min_word_fit=self.p.min_word_fit, word_fit_reference=self.p.word_fit_reference,
-                                          synonyms=self.p.grammar_synonyms)
+                                          synonyms=self.p.grammar_synonyms, whisper_check_model=self.p.whisper_check_model,
+                                          min_whisper_margin=self.p.min_whisper_margin, whisper_check_stops=self.p.whisper_check_stops,
+                                          min_whisper_stop_margin=self.p.min_whisper_stop_margin)
         missing = getattr(self.recognizer, "words_without_reference", [])
         if missing:
             self.get_logger().warning(f"no word-fit reference for {missing}: judged against the reference's fallback; "

@@ -14,11 +14,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="", help="whisper: local model directory or model id")
     parser.add_argument("--min-confidence", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE)
     parser.add_argument("--min-word-fit", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT)
+    parser.add_argument("--whisper-check", default="", metavar="DIR", help="pocketsphinx: CTranslate2 Whisper directory that double-checks commands")
+    parser.add_argument("--min-whisper-margin", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_MARGIN)
+    parser.add_argument("--whisper-check-stops", action="store_true", help="let Whisper check stops too")
     parser.add_argument("--synonyms", action="store_true", help="let the grammar use the vocabulary's synonyms")
     args = parser.parse_args(argv)
     audio, rate = read_wav(args.wav)
     recognizer = make_recognizer(args.backend, args.model, min_confidence=args.min_confidence,
-                                 min_word_fit=args.min_word_fit, synonyms=args.synonyms)
+                                 min_word_fit=args.min_word_fit, synonyms=args.synonyms, whisper_check_model=args.whisper_check,
+                                 min_whisper_margin=args.min_whisper_margin, whisper_check_stops=args.whisper_check_stops)
     print(recognizer.recognize(audio, rate).to_json())
 
 

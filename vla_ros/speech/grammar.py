@@ -92,3 +92,12 @@ class CommandGrammar:
     def words(self) -> set[str]:
         """Every word the grammar uses: each needs a pronunciation in the recogniser's dictionary."""
         return {w for s in self.sentences() for w in s.split()}
+
+
+def whisper_prompt(vocab: Vocabulary) -> str:
+    """The spoken grammar's words as a Whisper prompt, so that it expects "block", not "lock"."""
+    said = lambda words: ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+    grammar = CommandGrammar(vocab)
+    verbs = [p for v in vocab.verbs for p in grammar.verb_phrases(v)]
+    return (f"Robot commands: {said(verbs)} the {said(grammar.color_words())} {said(grammar.shape_words())}, "
+            f"{said(grammar.direction_words())}. {said([w.capitalize() for w in vocab.stop_words])}.")

@@ -16,8 +16,9 @@ from typing import Protocol
 import numpy as np
 
 from vla_ros.speech.audio import RECOGNIZER_RATE, int16_to_float, resample
-from vla_ros.speech.grammar import FILLER_WORDS, CommandGrammar
+from vla_ros.speech.grammar import FILLER_WORDS, CommandGrammar, whisper_prompt
 from vla_ros.speech.result import SpeechResult, not_understood, understood
+from vla_ros.speech.whisper_check import WhisperCheck, load_ct2_whisper
 from vla_ros.speech.word_fit import WordFit, WordFitReference, score_per_frame
 from vla_ros.vocabulary import ParseError, Vocabulary, load_vocabulary
 
@@ -43,15 +44,6 @@ def judge(vocab: Vocabulary, hypothesis: str, confidence: float | None, latency_
         return not_understood(f"a spoken command names both the colour and the shape, not {hypothesis!r}",
                               hypothesis, confidence, latency_s, audio_s)
     return understood(vocab.render(parsed), hypothesis, confidence, latency_s, audio_s)
-
-
-def whisper_prompt(vocab: Vocabulary) -> str:
-    """The spoken grammar's words as a Whisper prompt, so that it expects "block", not "lock"."""
-    said = lambda words: ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
-    grammar = CommandGrammar(vocab)
-    verbs = [p for v in vocab.verbs for p in grammar.verb_phrases(v)]
-    return (f"Robot commands: {said(verbs)} the {said(grammar.color_words())} {said(grammar.shape_words())}, "
-            f"{said(grammar.direction_words())}. {said([w.capitalize() for w in vocab.stop_words])}.")
 
 
 def confidence_from_score(score_per_frame: float, scale: float = 100.0) -> float:
@@ -81,6 +73,12 @@ class PocketsphinxRecognizer:
     ("push the blue door ..." forced onto "... ball ..."), which the whole-path confidence averages away.
     `word_fit_reference` is "" for the shipped reference, a path to another (rebuilt from a robot's own
     recordings), a loaded `WordFitReference`, or None to switch the word check off.
+    `whisper_check` (optional, for robots that have Whisper weights) gives a second opinion on every moving
+    command that passed the checks above: Whisper transcribes the audio itself and the command is dropped when
+    Whisper finds it more than `-min_whisper_margin` nats less likely than what it heard (whisper_check.py).
+    On the speech benchmark this removes the near misses the word check lets through, for ~0.6 s per command.
+    Stops are checked only with `whisper_check_stops` (then any stop word Whisper heard agrees, against
+    `min_whisper_stop_margin`): it removes chit-chat heard as "stop", but a missed stop is worse than a false one.
     `synonyms` lets speech use the vocabulary's synonyms too (grammar.py: off by default, they cost
     false commands).
     Digital silence (exact zeros, as TTS, files and some drivers produce) leaves pocketsphinx's noise
@@ -93,6 +91,9 @@ class PocketsphinxRecognizer:
     DEFAULT_MIN_WORD_FIT = -2.2
     DEFAULT_MIN_STOP_CONFIDENCE = 0.3
     DEFAULT_PHONE_INSERTION_PENALTY = 1.0  # pocketsphinx's own default (no penalty)
+    # Calibrated by `benchmarks/speech_bench.py --calibrate-whisper-check` (benchmarks/results/speech.whisper_check_calibration.md).
+    DEFAULT_MIN_WHISPER_MARGIN = -6.5
+    DEFAULT_MIN_WHISPER_STOP_MARGIN = -8.5
 
     def __init__(
         self,
@@ -106,6 +107,10 @@ class PocketsphinxRecognizer:
         min_word_fit: float = DEFAULT_MIN_WORD_FIT,
         word_fit_reference: WordFitReference | str | Path | None = "",
         synonyms: bool = False,
+        whisper_check: WhisperCheck | None = None,
+        min_whisper_margin: float = DEFAULT_MIN_WHISPER_MARGIN,
+        whisper_check_stops: bool = False,
+        min_whisper_stop_margin: float = DEFAULT_MIN_WHISPER_STOP_MARGIN,
     ) -> None:
         from pocketsphinx import Config, Decoder
 
@@ -139,6 +144,10 @@ class PocketsphinxRecognizer:
                                    else WordFitReference.load(word_fit_reference or None))
         # Words added to the vocabulary after the reference was built are judged against its fallback.
         self.words_without_reference = self.word_fit_reference.missing(self.grammar.words()) if self.word_fit_reference else []
+        self.whisper_check = whisper_check
+        self.min_whisper_margin = min_whisper_margin
+        self.whisper_check_stops = whisper_check_stops
+        self.min_whisper_stop_margin = min_whisper_stop_margin
         self._lock = threading.Lock()  # one decoder: a microphone thread and a topic callback may both call
 
     def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
@@ -165,7 +174,25 @@ class PocketsphinxRecognizer:
         # than a false one (the robot holds still).
         if fit is not None and not is_stop and fit.margin < self.min_word_fit:
             return not_understood(self._misfit_reason(fit, hypothesis), hypothesis, confidence, latency, audio_s, margin), words
-        return replace(judge(self.vocab, hypothesis, confidence, latency, audio_s), word_fit=margin), words
+        result = replace(judge(self.vocab, hypothesis, confidence, latency, audio_s), word_fit=margin)
+        if self.whisper_check is not None and result.understood and (self.whisper_check_stops or not is_stop):
+            result = self._second_opinion(result, pcm, start, is_stop)
+        return result, words
+
+    def _second_opinion(self, result: SpeechResult, pcm: np.ndarray, start: float, is_stop: bool) -> SpeechResult:
+        """Whisper's check of a command that passed every pocketsphinx check (see whisper_check.py)."""
+        with self._lock:
+            opinion = self.whisper_check.opinion(int16_to_float(pcm), result.hypothesis,
+                                                 tuple(self.vocab.stop_words) if is_stop else ())
+        latency = time.perf_counter() - start
+        checked = replace(result, latency_s=latency, whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
+        threshold = self.min_whisper_stop_margin if is_stop else self.min_whisper_margin
+        if opinion.margin >= threshold:
+            return checked
+        why = (f"Whisper heard {opinion.transcript!r}, not {result.hypothesis!r} "
+               f"(margin {opinion.margin:.1f} < {threshold:.1f} nats)")
+        return replace(not_understood(why, result.hypothesis, result.confidence, latency, result.audio_s, result.word_fit),
+                       whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
 
     def _misfit_reason(self, fit: WordFit, hypothesis: str) -> str:
         return (f"{fit.word!r} does not fit the audio (word fit {fit.margin:.2f} < {self.min_word_fit:.2f}; "
@@ -220,12 +247,7 @@ class WhisperRecognizer:
 
     @staticmethod
     def _faster_whisper(path: Path, device: str, num_threads: int, prompt: str):
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError as exc:
-            raise ImportError(f"{path} is a CTranslate2 Whisper model: pip install faster-whisper ctranslate2") from exc
-        model = WhisperModel(str(path), device=device, compute_type="int8" if device == "cpu" else "float16",
-                             cpu_threads=num_threads)
+        model = load_ct2_whisper(path, device, num_threads)
 
         def transcribe(audio: np.ndarray) -> tuple[str, float | None]:
             # Greedy, one window, no timestamps: a command is a few seconds, and latency matters more than beams.
@@ -260,12 +282,22 @@ def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocab
                     device: str = "cpu",
                     phone_insertion_penalty: float = PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY,
                     min_word_fit: float = PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT,
-                    word_fit_reference: str | None = "", synonyms: bool = False) -> Recognizer:
-    """The recogniser a node or the CLI asked for by name."""
+                    word_fit_reference: str | None = "", synonyms: bool = False, whisper_check_model: str = "",
+                    min_whisper_margin: float = PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_MARGIN,
+                    whisper_check_stops: bool = False,
+                    min_whisper_stop_margin: float = PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_STOP_MARGIN) -> Recognizer:
+    """The recogniser a node or the CLI asked for by name.
+
+    `whisper_check_model`: a CTranslate2 Whisper directory that double-checks pocketsphinx's commands ("" = none).
+    """
     if backend == "pocketsphinx":
+        vocab = vocab or load_vocabulary()
+        check = WhisperCheck(whisper_check_model, vocab, device) if whisper_check_model else None
         return PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
                                       phone_insertion_penalty=phone_insertion_penalty, min_word_fit=min_word_fit,
-                                      word_fit_reference=word_fit_reference, synonyms=synonyms)
+                                      word_fit_reference=word_fit_reference, synonyms=synonyms,
+                                      whisper_check=check, min_whisper_margin=min_whisper_margin,
+                                      whisper_check_stops=whisper_check_stops, min_whisper_stop_margin=min_whisper_stop_margin)
     if backend == "whisper":
         if not model:
             raise ValueError("the whisper backend needs a model (local directory or model id)")

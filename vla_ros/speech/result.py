@@ -14,6 +14,8 @@ class SpeechResult:
     `reason` always starts with "not understood: " when `understood` is False, so a status topic can
     show it as is. `confidence` is None where the backend gives none (Whisper). `word_fit` is the margin
     of the worst-fitting meaningful word against its usual score (word_fit.py; None where not judged).
+    `whisper_heard` / `whisper_margin`: Whisper's own transcript and how much less likely it finds the
+    hypothesis (whisper_check.py; None where no Whisper check ran).
     """
 
     text: str | None
@@ -24,6 +26,8 @@ class SpeechResult:
     latency_s: float
     audio_s: float
     word_fit: float | None = None
+    whisper_heard: str | None = None
+    whisper_margin: float | None = None
 
     @property
     def rtf(self) -> float:
