@@ -8,6 +8,8 @@ separately and never used by --calibrate. Writes benchmarks/results/speech.json 
 
     python benchmarks/speech_bench.py [--quick]
     python benchmarks/speech_bench.py --calibrate   # choose pip, min_confidence, min_word_fit on held-out halves
+    python benchmarks/speech_bench.py --whisper-check DIR              # the same, with Whisper double-checking
+    python benchmarks/speech_bench.py --calibrate-whisper-check DIR    # choose min_whisper_margin
 
 --calibrate decodes every case once per phone insertion penalty (both thresholds at their minimum),
 splits the commands and the out-of-grammar sentences in two by a fixed seed (every voice/speed/noise of
@@ -16,6 +18,12 @@ commands on the calibration half and the most commands right there, and scores t
 (both ways round); chooses the pip with the fewest held-out false commands (then the most held-out
 commands right), and ships the pair with 0 false commands on all sentences and the most commands right.
 Writes results/speech.calibration.{json,md}.
+
+--calibrate-whisper-check decodes the commands and the calibration out-of-grammar sentences (never the held-out
+ones) with every pocketsphinx check off and Whisper's margin measured on every moving command pocketsphinx forms;
+min_whisper_margin is the lowest grid value (step 0.5 nats) above every margin of those out-of-grammar
+hypotheses: Whisper alone would let none of them through. min_whisper_stop_margin is chosen the same way from the
+stops heard in out-of-grammar speech (for whisper_check_stops; stops keep their shipped min_stop_confidence). Writes results/speech.whisper_check_calibration.{json,md}.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ from tqdm import tqdm
 
 from vla_ros.speech.recognizer import PocketsphinxRecognizer, make_recognizer
 from vla_ros.speech.synth import add_noise, pad_silence, synthesize
+from vla_ros.speech.whisper_check import WhisperCheck
 from vla_ros.vocabulary import ParseError, load_vocabulary
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,6 +82,7 @@ CALIBRATION_SEED = 0
 CALIBRATION_PIPS = (1.0, 0.5, 0.3)
 THRESHOLD_GRID = tuple(round(0.40 + 0.01 * i, 2) for i in range(41))  # 0.40 .. 0.80
 WORD_FIT_GRID = tuple(round(-4.0 + 0.05 * i, 2) for i in range(61))  # -4.0 .. -1.0 (log score per frame)
+WHISPER_MARGIN_GRID = tuple(-0.5 * i for i in range(60, -1, -1))  # -30 .. 0 nats
 
 
 @dataclass(frozen=True)
@@ -96,12 +106,12 @@ def make_cases(vocab, quick: bool) -> tuple[list[Case], tuple[str, ...], tuple[i
     return cases, voices, speeds
 
 
-ROW_FIELDS = ("said", "voice", "speed", "noisy", "hypothesis", "text", "confidence", "word_fit")
+ROW_FIELDS = ("said", "voice", "speed", "noisy", "hypothesis", "text", "confidence", "word_fit", "whisper_margin", "whisper_heard")
 
 
 def compact_row(row: dict) -> list:
     """One utterance's result as a short list in ROW_FIELDS order (keeps results/speech.json small)."""
-    return [round(row[k], 3) if k in ("confidence", "word_fit") and row[k] is not None else row[k] for k in ROW_FIELDS]
+    return [round(row[k], 3) if k in ("confidence", "word_fit", "whisper_margin") and row[k] is not None else row[k] for k in ROW_FIELDS]
 
 
 def held_out_cases(voices: tuple[str, ...], speeds: tuple[int, ...]) -> list[Case]:
@@ -123,13 +133,17 @@ def audio_of(cases: list[Case]):
 
 
 def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: float, min_word_fit: float,
-        whisper_model: str = "") -> dict:
+        whisper_model: str = "", whisper_check: str = "", min_whisper_margin: float = -math.inf,
+        whisper_check_stops: bool = False, min_whisper_stop_margin: float = -math.inf) -> dict:
     vocab = load_vocabulary()
     if whisper_model:
         recognizer = make_recognizer("whisper", whisper_model, vocab)
     else:
         recognizer = PocketsphinxRecognizer(vocab, min_confidence=min_confidence, min_stop_confidence=min_stop_confidence,
-                                            phone_insertion_penalty=pip, min_word_fit=min_word_fit)
+                                            phone_insertion_penalty=pip, min_word_fit=min_word_fit,
+                                            whisper_check=WhisperCheck(whisper_check, vocab) if whisper_check else None,
+                                            min_whisper_margin=min_whisper_margin, whisper_check_stops=whisper_check_stops,
+                                            min_whisper_stop_margin=min_whisper_stop_margin)
     cases, voices, speeds = make_cases(vocab, quick)
     rows = []
     for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc="speech", unit="utt"):
@@ -149,7 +163,9 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
     if whisper_model:
         summary["backend"] = f"whisper ({recognizer.runtime}): {whisper_model}"
         return summary
-    summary["backend"] = "pocketsphinx"
+    summary["backend"] = "pocketsphinx" + (f" + Whisper check (min_whisper_margin {min_whisper_margin}" + (
+        f", stops too: min_whisper_stop_margin {min_whisper_stop_margin}" if whisper_check_stops else ", stops unchecked") +
+        f"; {whisper_check})" if whisper_check else "")
     summary["phone_insertion_penalty"] = pip
     summary["min_word_fit"] = min_word_fit
     summary["word_fit_reference"] = recognizer.word_fit_reference.source if recognizer.word_fit_reference else None
@@ -264,6 +280,61 @@ def calibrate(pips: tuple[float, ...], seed: int, min_stop_confidence: float) ->
                                                    "min_word_fit": chosen["threshold_all"][1]}}
 
 
+def calibrate_whisper_check(model_dir: str, min_stop_confidence: float) -> dict:
+    """min_whisper_margin from the commands and the calibration out-of-grammar sentences (see the module docstring)."""
+    vocab = load_vocabulary()
+    stop_words = set(vocab.stop_words)
+    cases, voices, speeds = make_cases(vocab, quick=False)
+    recognizer = PocketsphinxRecognizer(vocab, min_confidence=0.0, min_stop_confidence=min_stop_confidence, min_word_fit=-math.inf,
+                                        whisper_check=WhisperCheck(model_dir, vocab), min_whisper_margin=-math.inf,
+                                        whisper_check_stops=True, min_whisper_stop_margin=-math.inf)
+    rows = [{**case.__dict__, **recognizer.recognize(audio, rate).as_dict()}
+            for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc="whisper check", unit="utt")]
+    shipped = (PocketsphinxRecognizer.DEFAULT_MIN_CONFIDENCE, PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT)
+    out = {"model": model_dir, "grid": [WHISPER_MARGIN_GRID[0], WHISPER_MARGIN_GRID[-1], 0.5],
+           "commands": sum(r["expected"] is not None for r in rows), "rows": [compact_row(r) for r in rows]}
+    checked = [r for r in rows if r["whisper_margin"] is not None]
+    out["latency_ms_checked_mean"] = 1000 * float(np.mean([r["latency_s"] for r in checked]))
+    for kind, is_kind in (("moving", lambda r: r["hypothesis"] not in stop_words), ("stop", lambda r: r["hypothesis"] in stop_words)):
+        mine = [r for r in checked if is_kind(r)]
+        oog = sorted((r for r in mine if r["expected"] is None), key=lambda r: -r["whisper_margin"])
+        highest = oog[0]["whisper_margin"] if oog else -math.inf
+        chosen = min(t for t in WHISPER_MARGIN_GRID if t > highest)
+        # Right at the shipped pocketsphinx thresholds, and of those, lost to the check at the chosen margin.
+        right = [r for r in rows if r["expected"] is not None and is_kind(r) and accepted(r, shipped, stop_words) == r["expected"]]
+        lost = [r for r in right if r["whisper_margin"] is not None and r["whisper_margin"] < chosen]
+        out[kind] = {"chosen": chosen, "highest_out_of_grammar_margin": highest, "out_of_grammar_checked": len(oog),
+                     "right_without_check": len(right), "lost_to_check": len(lost),
+                     "lost": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) as {r['hypothesis']!r}: "
+                              f"Whisper heard {r['whisper_heard']!r}, margin {r['whisper_margin']:.2f}" for r in lost],
+                     "closest_out_of_grammar": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> "
+                                                f"{r['hypothesis']!r}: Whisper heard {r['whisper_heard']!r}, margin {r['whisper_margin']:.2f}"
+                                                for r in oog[:10]],
+                     "command_margin_percentiles": dict(zip(("0", "1", "5", "50"), np.percentile(
+                         [r["whisper_margin"] for r in right if r["whisper_margin"] is not None], [0, 1, 5, 50]).round(2).tolist()))}
+    return out
+
+
+def whisper_check_markdown(c: dict) -> str:
+    lines = [
+        "# Whisper check: min_whisper_margin and min_whisper_stop_margin, chosen on the calibration sentences", "",
+        f"`python benchmarks/speech_bench.py --calibrate-whisper-check {c['model']}`: the {c['commands']} command utterances and the "
+        "calibration out-of-grammar sentences of speech.md (never the held-out ones) decoded with pocketsphinx's moving-command "
+        "checks off (stops keep min_stop_confidence), and Whisper's margin (log P(hypothesis) - log P(its own transcript), nats, "
+        "vocabulary prompt; for a stop, the likeliest stop word) measured on every command pocketsphinx formed. Each threshold is "
+        "the lowest grid value (step 0.5) above every margin of a command formed from out-of-grammar speech: Whisper alone "
+        f"would let none of them through. Mean latency of a checked utterance: {c['latency_ms_checked_mean']:.0f} ms (one thread).", ""]
+    for kind, name in (("moving", "min_whisper_margin"), ("stop", "min_whisper_stop_margin (whisper_check_stops)")):
+        k = c[kind]
+        lines += [f"## {kind} commands: {name} = **{k['chosen']}**", "",
+                  f"{k['out_of_grammar_checked']} {kind} commands formed from out-of-grammar speech, the highest margin "
+                  f"{k['highest_out_of_grammar_margin']:.2f}. Right at the shipped pocketsphinx thresholds: {k['right_without_check']}; "
+                  f"lost to the check: {k['lost_to_check']}. Margins of those (percentiles 0/1/5/50): {k['command_margin_percentiles']}.", "",
+                  "Out-of-grammar hypotheses closest to passing:", "", *(f"- {x}" for x in k["closest_out_of_grammar"]), "",
+                  *(["Commands the check drops:", "", *(f"- {x}" for x in k["lost"]), ""] if k["lost"] else [])]
+    return "\n".join(lines)
+
+
 def calibration_markdown(c: dict) -> str:
     lines = [
         "# Speech calibration: phone insertion penalty (pip), min_confidence and min_word_fit, chosen on held-out halves", "",
@@ -365,7 +436,7 @@ def markdown(s: dict) -> str:
         (f"min_confidence {s['min_confidence']}, min_stop_confidence {s['min_stop_confidence']}, "
          f"min_word_fit {s['min_word_fit']}, phone insertion penalty (pip) {s['phone_insertion_penalty']}. How pip, min_confidence "
          "and min_word_fit were chosen: speech.calibration.md (`--calibrate`, held-out halves). Word-fit reference: "
-         f"{word_fit_source(s['word_fit_reference'])}." if s["backend"] == "pocketsphinx" else
+         f"{word_fit_source(s['word_fit_reference'])}." if s["backend"].startswith("pocketsphinx") else
          "free transcripts; only what the vocabulary parses is a command (no thresholds)."), "",
         "| measure | value | goal |", "|---|---|---|",
         f"| exact-command accuracy | {c['accuracy']:.1%} ({c['n']} utterances: {c['wrong_command']} wrong command, {c['not_understood']} not understood) | >= 97% |",
@@ -401,6 +472,13 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="choose pip, min_confidence and min_word_fit on held-out halves")
     parser.add_argument("--whisper-model", default="", help="benchmark the whisper backend with this model directory "
                         "instead (results/speech.whisper.{json,md})")
+    parser.add_argument("--whisper-check", default="", help="pocketsphinx double-checked by this CTranslate2 Whisper "
+                        "directory (results/speech.whisper_check.{json,md})")
+    parser.add_argument("--min-whisper-margin", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_MARGIN)
+    parser.add_argument("--whisper-check-stops", action="store_true", help="let Whisper check stops too "
+                        "(results/speech.whisper_check_stops.{json,md})")
+    parser.add_argument("--min-whisper-stop-margin", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_STOP_MARGIN)
+    parser.add_argument("--calibrate-whisper-check", default="", metavar="DIR", help="choose min_whisper_margin with this model")
     parser.add_argument("--pips", default=",".join(map(str, CALIBRATION_PIPS)), help="pips to try with --calibrate")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED, help="split seed for --calibrate")
     args = parser.parse_args()
@@ -413,10 +491,19 @@ def main() -> None:
         (RESULTS / "speech.calibration.md").write_text(calibration_markdown(cal))
         print(calibration_markdown(cal))
         return
-    summary = run(args.quick, args.min_confidence, args.min_stop_confidence, args.pip, args.min_word_fit, args.whisper_model)
+    if args.calibrate_whisper_check:
+        cal = calibrate_whisper_check(args.calibrate_whisper_check, args.min_stop_confidence)
+        cal["wall_s"] = time.perf_counter() - start
+        (RESULTS / "speech.whisper_check_calibration.json").write_text(json.dumps(cal, indent=1))
+        (RESULTS / "speech.whisper_check_calibration.md").write_text(whisper_check_markdown(cal))
+        print(whisper_check_markdown(cal))
+        return
+    summary = run(args.quick, args.min_confidence, args.min_stop_confidence, args.pip, args.min_word_fit, args.whisper_model,
+                  args.whisper_check, args.min_whisper_margin, args.whisper_check_stops, args.min_whisper_stop_margin)
     summary["wall_s"] = time.perf_counter() - start
     summary["command"] = "python benchmarks/speech_bench.py " + " ".join(sys.argv[1:])
-    name = "speech.whisper" if args.whisper_model else "speech"
+    name = ("speech.whisper" if args.whisper_model else "speech" if not args.whisper_check
+            else "speech.whisper_check_stops" if args.whisper_check_stops else "speech.whisper_check")
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"{name}.md").write_text(markdown(summary))
     print(markdown(summary))
