@@ -220,3 +220,12 @@ def test_whisper_check_keeps_commands_and_drops_a_near_miss_pocketsphinx_accepts
         assert kept.text == said and kept.whisper_margin >= checked.min_whisper_margin, kept
     stop = checked.recognize(*say("stop", "en-us", 130))
     assert stop.text == "stop" and stop.whisper_margin is None  # a stop is never held back for a second opinion
+
+
+def test_speech_node_refuses_a_whisper_check_on_the_whisper_backend():
+    from vla_ros.nodes.speech_node import SpeechParams
+
+    params = SpeechParams(backend="whisper", whisper_model="/models/whisper", whisper_check_model="/models/whisper")
+    with pytest.raises(ValueError, match="whisper_check_model"):
+        params.validate()
+    SpeechParams(whisper_check_model="/models/whisper").validate()  # the pocketsphinx default takes it
