@@ -126,6 +126,19 @@ def compact_row(row: dict) -> list:
     return [round(row[k], 3) if k in ("confidence", "word_fit", "whisper_margin") and row[k] is not None else row[k] for k in ROW_FIELDS]
 
 
+def said_as(r: dict) -> str:
+    """How a result row names its utterance in the reports: the sentence and its condition."""
+    return f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'})"
+
+
+def false_commands(rows: list[dict], sentences: int) -> dict:
+    """Out-of-grammar rows: how many became a command (stops counted apart) and which."""
+    return {"n": len(rows), "sentences": sentences,
+            "false_commands": sum(r["text"] is not None for r in rows),
+            "false_stops": sum(r["text"] == "stop" for r in rows),
+            "examples": [f"{said_as(r)} -> {r['text']!r}" for r in rows if r["text"] is not None]}
+
+
 def held_out_cases(voices: tuple[str, ...], speeds: tuple[int, ...], sentences: tuple[str, ...] = HELD_OUT_OUT_OF_GRAMMAR) -> list[Case]:
     """Held-out sentences in every condition of the benchmark (never used by --calibrate)."""
     for sentence in sentences:
@@ -166,12 +179,7 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
         held = held_out_cases(voices, speeds, sentences)
         held_rows = [{**case.__dict__, **recognizer.recognize(audio, rate).as_dict()}
                      for case, audio, rate in tqdm(audio_of(held), total=len(held), desc=name, unit="utt")]
-        summary[name] = {"n": len(held_rows), "sentences": len(sentences),
-                         "false_commands": sum(r["text"] is not None for r in held_rows),
-                         "false_stops": sum(r["text"] == "stop" for r in held_rows),
-                         "examples": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['text']!r}"
-                                      for r in held_rows if r["text"] is not None],
-                         "rows": [compact_row(r) for r in held_rows]}
+        summary[name] = {**false_commands(held_rows, len(sentences)), "rows": [compact_row(r) for r in held_rows]}
     if whisper_model:
         summary["backend"] = f"whisper ({recognizer.runtime}): {whisper_model}"
         return summary
@@ -208,7 +216,7 @@ def score(rows: list[dict], thresholds: Thresholds, stop_words, voices=(), speed
     published = [(r, accepted(r, thresholds, stop_words)) for r in rows]  # each row judged once
     cmd = [(r, p) for r, p in published if r["expected"] is not None]
     oog = [(r, p) for r, p in published if r["expected"] is None]
-    false = [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {p!r} "
+    false = [f"{said_as(r)} -> {p!r} "
              f"(confidence {r['confidence']:.3f}, word fit {r['word_fit'] if r['word_fit'] is None else round(r['word_fit'], 2)})"
              for r, p in oog if p is not None]
     out = {"commands": len(cmd), "correct": sum(p == r["expected"] for r, p in cmd),
@@ -317,9 +325,9 @@ def calibrate_whisper_check(model_dir: str, min_stop_confidence: float) -> dict:
         lost = [r for r in right if r["whisper_margin"] is not None and r["whisper_margin"] < chosen]
         out[kind] = {"chosen": chosen, "highest_out_of_grammar_margin": highest, "out_of_grammar_checked": len(oog),
                      "right_without_check": len(right), "lost_to_check": len(lost),
-                     "lost": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) as {r['hypothesis']!r}: "
+                     "lost": [f"{said_as(r)} as {r['hypothesis']!r}: "
                               f"Whisper heard {r['whisper_heard']!r}, margin {r['whisper_margin']:.2f}" for r in lost],
-                     "closest_out_of_grammar": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> "
+                     "closest_out_of_grammar": [f"{said_as(r)} -> "
                                                 f"{r['hypothesis']!r}: Whisper heard {r['whisper_heard']!r}, margin {r['whisper_margin']:.2f}"
                                                 for r in oog[:10]],
                      "command_margin_percentiles": dict(zip(("0", "1", "5", "50"), np.percentile(
@@ -415,15 +423,11 @@ def summarise(rows: list[dict], quick: bool, thresholds: tuple[float, float], vo
                      "wrong_command": sum(r["text"] is not None and r["text"] != r["expected"] for r in cmd),
                      "not_understood": sum(r["text"] is None for r in cmd)},
         "groups": groups,
-        "out_of_grammar": {"n": len(oog), "sentences": len(OUT_OF_GRAMMAR),
-                           "false_commands": sum(r["text"] is not None for r in oog),
-                           "false_stops": sum(r["text"] == "stop" for r in oog),
-                           "examples": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['text']!r}"
-                                        for r in oog if r["text"] is not None]},
+        "out_of_grammar": false_commands(oog, len(OUT_OF_GRAMMAR)),
         "latency_s": {"mean": float(latency.mean()), "p50": float(np.percentile(latency, 50)),
                       "p95": float(np.percentile(latency, 95)), "max": float(latency.max())},
         "rtf_mean": float(np.mean([r["rtf"] for r in rows])),
-        "failures": [f"{r['said']!r} ({r['voice']}, {r['speed']}, {'noisy' if r['noisy'] else 'clean'}) -> {r['hypothesis']!r}: {r['reason']}"
+        "failures": [f"{said_as(r)} -> {r['hypothesis']!r}: {r['reason']}"
                      for r in cmd if r["text"] != r["expected"]],
         # Compact per-utterance rows (the full SpeechResult of each is in the markdown lists where it matters).
         "rows": [compact_row(r) for r in rows],

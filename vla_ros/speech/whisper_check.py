@@ -58,7 +58,6 @@ class WhisperCheck:
     """Scores grammar hypotheses against Whisper's own transcript of the same audio (16 kHz float mono)."""
 
     def __init__(self, model_dir: str | Path, vocab: Vocabulary, device: str = "cpu", num_threads: int = 1) -> None:
-        self.model_dir = str(model_dir)
         self._model = load_ct2_whisper(model_dir, device, num_threads)  # checks the directory, then the import
         from faster_whisper.tokenizer import Tokenizer
 

@@ -6,8 +6,8 @@ really were said, so the whole-path confidence cannot tell it from a real comman
 acoustic model hears badly. Per word it stands out, but only once each word is compared with its own
 usual score: some words always score worse than others ("cylinder" vs "ball"). The reference scores
 are the median per-frame acoustic score of each word in correctly recognised commands, measured with
-voices that the speech benchmark does not test (benchmarks/results/speech.word_fit.md); a robot can
-rebuild them from its own recordings with `build_reference`.
+voices that the speech benchmark does not test (benchmarks/results/speech.oog_rejection.md, "Second
+study"); a robot can rebuild them from its own recordings with `build_reference`.
 """
 from __future__ import annotations
 
