@@ -5,7 +5,7 @@ and speeds, clean and with white noise at a stated SNR, and decoded by the defau
 Out-of-grammar sentences measure false commands: any of them turned into a command is a robot moving
 when nobody asked. A second, held-out list of out-of-grammar sentences (HELD_OUT_OUT_OF_GRAMMAR) is reported
 separately and never used by --calibrate; a third (FRESH_OUT_OF_GRAMMAR) was written after every setting was
-fixed. Writes benchmarks/results/speech.json and speech.md.
+fixed, and a fourth (FRESH_2_OUT_OF_GRAMMAR) before the fourth rejection study, to be measured once at its end. Writes benchmarks/results/speech.json and speech.md.
 
     python benchmarks/speech_bench.py [--quick]
     python benchmarks/speech_bench.py --calibrate   # choose pip, min_confidence, min_word_fit on held-out halves
@@ -89,7 +89,20 @@ FRESH_OUT_OF_GRAMMAR = (
     "turn the volume down", "order a pizza", "the dog is barking", "close the curtains", "i am going home",
     "what a lovely day", "read me the news", "start the dishwasher",
 )
-HELD_OUT_SETS = {"held_out": HELD_OUT_OUT_OF_GRAMMAR, "fresh": FRESH_OUT_OF_GRAMMAR}
+# FRESH 2: written on 2026-12-03, before the fourth rejection study (speech.oog_rejection.md) ran any experiment, when
+# every earlier list had been looked at; measured once, at the end of that study, with its settings fixed.
+FRESH_2_OUT_OF_GRAMMAR = (
+    "pick up the blue bowl", "touch the green cable", "push the red stool to the left", "grab the yellow towel",
+    "pick up the green pencil", "touch the blue mirror", "push the yellow bin forward", "lift the red bag",
+    "touch the red light", "pick up the yellow cloth", "push the green crate backward", "move the blue lamp to the right",
+    "pick up the red spoon", "touch the green switch", "take the blue marker", "push the yellow table to the right",
+    "where are my glasses", "switch off the television", "let me think about it", "water the plants tomorrow",
+    "is dinner ready yet", "the train is late again", "tell me a joke", "good night",
+)
+HELD_OUT_SETS = {"held_out": HELD_OUT_OUT_OF_GRAMMAR, "fresh": FRESH_OUT_OF_GRAMMAR, "fresh_2": FRESH_2_OUT_OF_GRAMMAR}
+HELD_OUT_LABELS = {"held_out": "HELD-OUT (never used for tuning)",
+                   "fresh": "FRESH (written after every setting was fixed, measured once)",
+                   "fresh_2": "FRESH 2 (written before the fourth rejection study, measured once at its end)"}
 CALIBRATION_SEED = 0
 CALIBRATION_PIPS = (1.0, 0.5, 0.3)
 THRESHOLD_GRID = tuple(round(0.40 + 0.01 * i, 2) for i in range(41))  # 0.40 .. 0.80
@@ -458,12 +471,9 @@ def markdown(s: dict) -> str:
         f"| exact-command accuracy | {c['accuracy']:.1%} ({c['n']} utterances: {c['wrong_command']} wrong command, {c['not_understood']} not understood) | >= 97% |",
         f"| false commands on out-of-grammar speech | {o['false_commands']} / {o['n']} ({o['sentences']} sentences): "
         f"{o['false_commands'] - o['false_stops']} moving, {o['false_stops']} stop | 0 |",
-        *([f"| false commands on HELD-OUT out-of-grammar speech (never used for tuning) | {s['held_out']['false_commands']} / "
-           f"{s['held_out']['n']} ({s['held_out']['sentences']} sentences): {s['held_out']['false_commands'] - s['held_out']['false_stops']} moving, "
-           f"{s['held_out']['false_stops']} stop | 0 |"] if "held_out" in s else []),
-        *([f"| false commands on FRESH out-of-grammar speech (written after every setting was fixed, measured once) | "
-           f"{s['fresh']['false_commands']} / {s['fresh']['n']} ({s['fresh']['sentences']} sentences): "
-           f"{s['fresh']['false_commands'] - s['fresh']['false_stops']} moving, {s['fresh']['false_stops']} stop | 0 |"] if "fresh" in s else []),
+        *(f"| false commands on {label} out-of-grammar speech | {s[name]['false_commands']} / {s[name]['n']} "
+          f"({s[name]['sentences']} sentences): {s[name]['false_commands'] - s[name]['false_stops']} moving, "
+          f"{s[name]['false_stops']} stop | 0 |" for name, label in HELD_OUT_LABELS.items() if name in s),
         f"| decode latency per utterance | mean {l['mean'] * 1000:.0f} ms, p95 {l['p95'] * 1000:.0f} ms, max {l['max'] * 1000:.0f} ms | |",
         f"| real-time factor (mean) | {s['rtf_mean']:.3f} | < 1 |", "",
         "| condition | utterances | accuracy |", "|---|---|---|",
@@ -471,10 +481,9 @@ def markdown(s: dict) -> str:
     ]
     if o["examples"]:
         lines += ["False commands:", "", *(f"- {e}" for e in o["examples"]), ""]
-    if s.get("held_out", {}).get("examples"):
-        lines += ["False commands on the held-out sentences:", "", *(f"- {e}" for e in s["held_out"]["examples"]), ""]
-    if s.get("fresh", {}).get("examples"):
-        lines += ["False commands on the fresh sentences:", "", *(f"- {e}" for e in s["fresh"]["examples"]), ""]
+    for name, label in HELD_OUT_LABELS.items():
+        if s.get(name, {}).get("examples"):
+            lines += [f"False commands on the {label.split(' (')[0]} sentences:", "", *(f"- {e}" for e in s[name]["examples"]), ""]
     if s["failures"]:
         lines += ["Missed commands:", "", *(f"- {f}" for f in s["failures"][:30]), ""]
     return "\n".join(lines)
