@@ -131,12 +131,33 @@ def make_cases(vocab, quick: bool) -> tuple[list[Case], tuple[str, ...], tuple[i
     return cases, voices, speeds
 
 
-ROW_FIELDS = ("said", "voice", "speed", "noisy", "hypothesis", "text", "confidence", "word_fit", "whisper_margin", "whisper_heard")
+ROW_FIELDS = ("said", "voice", "speed", "noisy", "hypothesis", "text", "confidence", "word_fit", "whisper_margin", "whisper_heard",
+              "confirm", "confirmed", "false_yes")
 
 
 def compact_row(row: dict) -> list:
     """One utterance's result as a short list in ROW_FIELDS order (keeps results/speech.json small)."""
-    return [round(row[k], 3) if k in ("confidence", "word_fit", "whisper_margin") and row[k] is not None else row[k] for k in ROW_FIELDS]
+    return [round(row[k], 3) if k in ("confidence", "word_fit", "whisper_margin") and row.get(k) is not None else row.get(k)
+            for k in ROW_FIELDS]
+
+
+def next_turn(recognizer, vocab, case: Case, audio: np.ndarray, rate: int, result, rng: np.random.Generator) -> dict:
+    """What follows an utterance when the recogniser can ask "did you mean ...?" (speech/confirmation.py).
+
+    `confirmed`: the user answers "yes" (same voice, speed and noise) only to a question about what they said, as a
+    person would, and this says whether that "yes" was heard. `false_yes`: for out-of-grammar speech, whether it
+    would have been taken as a "yes" had a question been open (chit-chat confirming a command nobody gave).
+    """
+    out = {}
+    if case.expected is not None and result.confirm == case.expected:
+        yes, yes_rate = synthesize(vocab.yes_words[0], case.voice, case.speed)
+        yes = pad_silence(yes, yes_rate)
+        if case.noisy:
+            yes = add_noise(yes, SNR_DB, rng)
+        out["confirmed"] = recognizer.recognize(yes, yes_rate, expect_answer=True).answer == "yes"
+    if case.expected is None:
+        out["false_yes"] = recognizer.recognize(audio, rate, expect_answer=True).answer == "yes"
+    return out
 
 
 def said_as(r: dict) -> str:
@@ -146,10 +167,16 @@ def said_as(r: dict) -> str:
 
 def false_commands(rows: list[dict], sentences: int) -> dict:
     """Out-of-grammar rows: how many became a command (stops counted apart) and which."""
-    return {"n": len(rows), "sentences": sentences,
-            "false_commands": sum(r["text"] is not None for r in rows),
-            "false_stops": sum(r["text"] == "stop" for r in rows),
-            "examples": [f"{said_as(r)} -> {r['text']!r}" for r in rows if r["text"] is not None]}
+    out = {"n": len(rows), "sentences": sentences,
+           "false_commands": sum(r["text"] is not None for r in rows),
+           "false_stops": sum(r["text"] == "stop" for r in rows),
+           "examples": [f"{said_as(r)} -> {r['text']!r}" for r in rows if r["text"] is not None]}
+    if any(r.get("false_yes") is not None for r in rows):  # the recogniser could ask to confirm
+        out.update(questions=sum(r.get("confirm") is not None for r in rows), false_yes=sum(bool(r.get("false_yes")) for r in rows),
+                   question_examples=[f"{said_as(r)} -> asked {r['confirm']!r} (Whisper heard {r['whisper_heard']!r})"
+                                      for r in rows if r.get("confirm") is not None],
+                   false_yes_examples=[said_as(r) for r in rows if r.get("false_yes")])
+    return out
 
 
 def held_out_cases(voices: tuple[str, ...], speeds: tuple[int, ...], sentences: tuple[str, ...] = HELD_OUT_OUT_OF_GRAMMAR) -> list[Case]:
@@ -183,15 +210,21 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
                                             min_whisper_margin=min_whisper_margin, whisper_check_stops=whisper_check_stops,
                                             min_whisper_stop_margin=min_whisper_stop_margin)
     cases, voices, speeds = make_cases(vocab, quick)
-    rows = []
-    for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc="speech", unit="utt"):
-        result = recognizer.recognize(audio, rate)
-        rows.append({**case.__dict__, **result.as_dict()})
+    asks = bool(whisper_check) and bool(vocab.yes_words)  # only the Whisper check can leave a command unsure
+    yes_noise = np.random.default_rng(1)
+
+    def decode(cases: list[Case], desc: str) -> list[dict]:
+        rows = []
+        for case, audio, rate in tqdm(audio_of(cases), total=len(cases), desc=desc, unit="utt"):
+            result = recognizer.recognize(audio, rate)
+            rows.append({**case.__dict__, **result.as_dict(),
+                         **(next_turn(recognizer, vocab, case, audio, rate, result, yes_noise) if asks else {})})
+        return rows
+
+    rows = decode(cases, "speech")
     summary = summarise(rows, quick, (min_confidence, min_stop_confidence), voices, speeds)
     for name, sentences in HELD_OUT_SETS.items():
-        held = held_out_cases(voices, speeds, sentences)
-        held_rows = [{**case.__dict__, **recognizer.recognize(audio, rate).as_dict()}
-                     for case, audio, rate in tqdm(audio_of(held), total=len(held), desc=name, unit="utt")]
+        held_rows = decode(held_out_cases(voices, speeds, sentences), name)
         summary[name] = {**false_commands(held_rows, len(sentences)), "rows": [compact_row(r) for r in held_rows]}
     if whisper_model:
         summary["backend"] = f"whisper ({recognizer.runtime}): {whisper_model}"
@@ -427,14 +460,20 @@ def summarise(rows: list[dict], quick: bool, thresholds: tuple[float, float], vo
     groups = {}
     for v, s, n in product(voices, speeds, (False, True)):
         subset = [r for r in cmd if (r["voice"], r["speed"], r["noisy"]) == (v, s, n)]
-        groups[f"{v} {s}wpm {'noisy' if n else 'clean'}"] = {"n": len(subset), "accuracy": accuracy(subset)}
+        groups[f"{v} {s}wpm {'noisy' if n else 'clean'}"] = {
+            "n": len(subset), "accuracy": accuracy(subset),
+            "with_yes": sum(r["text"] == r["expected"] or bool(r.get("confirmed")) for r in subset) / max(len(subset), 1)}
     return {
         "quick": quick,
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
         "min_confidence": thresholds[0], "min_stop_confidence": thresholds[1], "voices": list(voices), "speeds_wpm": list(speeds), "noise": f"white Gaussian, SNR {SNR_DB:g} dB",
         "commands": {"n": len(cmd), "accuracy": accuracy(cmd),
                      "wrong_command": sum(r["text"] is not None and r["text"] != r["expected"] for r in cmd),
-                     "not_understood": sum(r["text"] is None for r in cmd)},
+                     "not_understood": sum(r["text"] is None for r in cmd),
+                     **({"asked": sum(r.get("confirm") is not None for r in cmd),
+                         "confirmed": sum(bool(r.get("confirmed")) for r in cmd),
+                         "accuracy_with_yes": sum(r["text"] == r["expected"] or bool(r.get("confirmed")) for r in cmd) / max(len(cmd), 1)}
+                        if any(r.get("false_yes") is not None for r in rows) else {})},
         "groups": groups,
         "out_of_grammar": false_commands(oog, len(OUT_OF_GRAMMAR)),
         "latency_s": {"mean": float(latency.mean()), "p50": float(np.percentile(latency, 50)),
@@ -456,6 +495,12 @@ def word_fit_source(source: dict | None) -> str:
             f"({source['clips_used']} of {source['sentences'] * len(source['voices'])} decoded exactly; voices this benchmark does not test)")
 
 
+def asked(o: dict) -> str:
+    """The confirmation columns of a false-command cell, where the recogniser could ask."""
+    return (f"; {o['questions']} \"did you mean ...?\" asked (not acted on), {o['false_yes']} heard as \"yes\" had one been open"
+            if "questions" in o else "")
+
+
 def markdown(s: dict) -> str:
     c, o, l = s["commands"], s["out_of_grammar"], s["latency_s"]
     lines = [
@@ -469,21 +514,30 @@ def markdown(s: dict) -> str:
          "free transcripts; only what the vocabulary parses is a command (no thresholds)."), "",
         "| measure | value | goal |", "|---|---|---|",
         f"| exact-command accuracy | {c['accuracy']:.1%} ({c['n']} utterances: {c['wrong_command']} wrong command, {c['not_understood']} not understood) | >= 97% |",
+        *([f"| exact commands when the robot may ask \"did you mean ...?\" and the user says \"yes\" | {c['accuracy_with_yes']:.1%} "
+           f"(asked {c['asked']}, of which the user's \"yes\" was heard {c['confirmed']}) | >= 97% |"] if "accuracy_with_yes" in c else []),
         f"| false commands on out-of-grammar speech | {o['false_commands']} / {o['n']} ({o['sentences']} sentences): "
-        f"{o['false_commands'] - o['false_stops']} moving, {o['false_stops']} stop | 0 |",
+        f"{o['false_commands'] - o['false_stops']} moving, {o['false_stops']} stop{asked(o)} | 0 |",
         *(f"| false commands on {label} out-of-grammar speech | {s[name]['false_commands']} / {s[name]['n']} "
           f"({s[name]['sentences']} sentences): {s[name]['false_commands'] - s[name]['false_stops']} moving, "
-          f"{s[name]['false_stops']} stop | 0 |" for name, label in HELD_OUT_LABELS.items() if name in s),
+          f"{s[name]['false_stops']} stop{asked(s[name])} | 0 |" for name, label in HELD_OUT_LABELS.items() if name in s),
         f"| decode latency per utterance | mean {l['mean'] * 1000:.0f} ms, p95 {l['p95'] * 1000:.0f} ms, max {l['max'] * 1000:.0f} ms | |",
         f"| real-time factor (mean) | {s['rtf_mean']:.3f} | < 1 |", "",
-        "| condition | utterances | accuracy |", "|---|---|---|",
-        *(f"| {k} | {g['n']} | {g['accuracy']:.1%} |" for k, g in s["groups"].items()), "",
+        *(["| condition | utterances | accuracy | with a \"yes\" when asked |", "|---|---|---|---|",
+           *(f"| {k} | {g['n']} | {g['accuracy']:.1%} | {g['with_yes']:.1%} |" for k, g in s["groups"].items())]
+          if "accuracy_with_yes" in c else
+          ["| condition | utterances | accuracy |", "|---|---|---|",
+           *(f"| {k} | {g['n']} | {g['accuracy']:.1%} |" for k, g in s["groups"].items())]), "",
     ]
     if o["examples"]:
         lines += ["False commands:", "", *(f"- {e}" for e in o["examples"]), ""]
     for name, label in HELD_OUT_LABELS.items():
         if s.get(name, {}).get("examples"):
             lines += [f"False commands on the {label.split(' (')[0]} sentences:", "", *(f"- {e}" for e in s[name]["examples"]), ""]
+    for name, label in {"out_of_grammar": "calibration", **HELD_OUT_LABELS}.items():
+        for key, what in (("question_examples", "Questions asked"), ("false_yes_examples", "Would have been taken as \"yes\"")):
+            if s.get(name, {}).get(key):
+                lines += [f"{what} on the {label.split(' (')[0]} sentences:", "", *(f"- {e}" for e in s[name][key]), ""]
     if s["failures"]:
         lines += ["Missed commands:", "", *(f"- {f}" for f in s["failures"][:30]), ""]
     return "\n".join(lines)

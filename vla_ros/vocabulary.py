@@ -86,6 +86,9 @@ class Vocabulary:
     directions: dict[str, tuple[str, ...]] = field(hash=False)
     fillers: tuple[str, ...] = ()
     stop_words: tuple[str, ...] = ()
+    # Spoken answers to "did you mean ...?" (speech/confirmation.py): never commands themselves.
+    yes_words: tuple[str, ...] = ()
+    no_words: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -106,7 +109,8 @@ class Vocabulary:
             directions = {name: tuple(words) for name, words in data.get("directions", {}).items()}
         except (KeyError, TypeError) as exc:
             raise ValueError(f"vocabulary file {path} is malformed: {exc!r}") from exc
-        vocab = cls(verbs, colors, shapes, directions, tuple(data.get("fillers", ())), tuple(data.get("stop_words", ())))
+        vocab = cls(verbs, colors, shapes, directions, tuple(data.get("fillers", ())), tuple(data.get("stop_words", ())),
+                    tuple(data.get("yes_words", ())), tuple(data.get("no_words", ())))
         vocab._check()
         return vocab
 

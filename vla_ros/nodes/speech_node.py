@@ -10,11 +10,15 @@ Utterance boundaries: `segmentation` = vad (energy voice-activity detection) or 
 `~/talk` std_srvs/SetBool service: true starts, false ends the utterance).
 A recognised command is published in canonical vocabulary form; silence, noise, out-of-grammar speech
 or a low-confidence decode publishes nothing on the command topic and "not understood: ..." on the
-status topic (JSON: text, hypothesis, confidence, word_fit, whisper_heard, whisper_margin, latency_s, audio_s, rtf).
+status topic (JSON: text, hypothesis, confidence, word_fit, whisper_heard, whisper_margin, latency_s, audio_s, rtf,
+event, question). With a Whisper check, a command the two recognisers heard differently is "unsure": nothing is
+published, the status asks (event "asked", question = the command), and a spoken "yes" within `confirm_timeout_s`
+publishes it (event "confirmed"; speech/confirmation.py).
 """
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from std_srvs.srv import SetBool
 from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.rejections import RejectedInput
+from vla_ros.speech.confirmation import Confirmation
 from vla_ros.topics import TOPICS
 
 
@@ -55,6 +60,8 @@ class SpeechParams:
                                              "'stop', but a stop can then be missed; off: every stop is obeyed)")
     min_whisper_stop_margin: float = param(-8.5, "whisper_check_stops: drop a stop Whisper finds this many nats less likely "
                                                  "than its own transcript (any stop word agrees)")
+    confirm_timeout_s: float = param(8.0, "pocketsphinx + whisper_check_model: how long a spoken 'yes' may confirm an unsure "
+                                          "command, s (0 = never ask: unsure commands are dropped)")
     grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
                                           "path for near-miss speech to become a command)")
     phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
@@ -75,6 +82,8 @@ class SpeechParams:
             raise ValueError("min_confidence must be in [0, 1]")
         if self.phone_insertion_penalty <= 0.0:
             raise ValueError("phone_insertion_penalty must be > 0")
+        if self.confirm_timeout_s < 0.0:
+            raise ValueError("confirm_timeout_s must be >= 0 (0 = never ask to confirm)")
         if self.whisper_check_model and self.backend != "pocketsphinx":
             raise ValueError("whisper_check_model double-checks the pocketsphinx backend; the whisper backend needs no check")
 
@@ -102,6 +111,7 @@ class SpeechNode(ModelNode):
                                           synonyms=self.p.grammar_synonyms, whisper_check_model=self.p.whisper_check_model,
                                           min_whisper_margin=self.p.min_whisper_margin, whisper_check_stops=self.p.whisper_check_stops,
                                           min_whisper_stop_margin=self.p.min_whisper_stop_margin)
+        self.confirmation = Confirmation(self.p.confirm_timeout_s)
         missing = getattr(self.recognizer, "words_without_reference", [])
         if missing:
             self.get_logger().warning(f"no word-fit reference for {missing}: judged against the reference's fallback; "
@@ -199,13 +209,17 @@ class SpeechNode(ModelNode):
     # ---------------------------------------------------------------- out
     def decode(self, utterances: list[Any]) -> None:
         for utt in utterances:
-            result = self.recognizer.recognize(utt.audio, utt.sample_rate)
-            if result.understood and result.text:
-                self.pub_command.publish(String(data=result.text))
-                self.get_logger().info(f"heard {result.text!r} (confidence {result.confidence})")
+            open_question = self.confirmation.open_question(time.monotonic()) is not None
+            result = self.recognizer.recognize(utt.audio, utt.sample_rate, expect_answer=open_question)
+            outcome = self.confirmation.resolve(result, time.monotonic())
+            if outcome.command:
+                self.pub_command.publish(String(data=outcome.command))
+                self.get_logger().info(f"{'confirmed' if outcome.event == 'confirmed' else 'heard'} {outcome.command!r} "
+                                       f"(confidence {result.confidence})")
             else:
                 self.get_logger().info(result.reason)
-            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source}))
+            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source,
+                                                 "event": outcome.event, "question": outcome.question}))
 
 
 def main() -> int:

@@ -17,13 +17,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--whisper-check", default="", metavar="DIR", help="pocketsphinx: CTranslate2 Whisper directory that double-checks commands")
     parser.add_argument("--min-whisper-margin", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_MARGIN)
     parser.add_argument("--whisper-check-stops", action="store_true", help="let Whisper check stops too")
+    parser.add_argument("--answer", action="store_true", help="decode as the reply to a 'did you mean ...?' question (yes/no too)")
     parser.add_argument("--synonyms", action="store_true", help="let the grammar use the vocabulary's synonyms")
     args = parser.parse_args(argv)
     audio, rate = read_wav(args.wav)
     recognizer = make_recognizer(args.backend, args.model, min_confidence=args.min_confidence,
                                  min_word_fit=args.min_word_fit, synonyms=args.synonyms, whisper_check_model=args.whisper_check,
                                  min_whisper_margin=args.min_whisper_margin, whisper_check_stops=args.whisper_check_stops)
-    print(recognizer.recognize(audio, rate).to_json())
+    print(recognizer.recognize(audio, rate, expect_answer=args.answer).to_json())
 
 
 if __name__ == "__main__":

@@ -59,14 +59,20 @@ class CommandGrammar:
     def _direction_phrases(self) -> list[str]:
         return [p for w in self.direction_words() for p in (w, f"to the {w}")]
 
-    def jsgf(self) -> str:
-        """JSGF text for `Decoder.add_jsgf_string`."""
+    def answer_words(self) -> list[str]:
+        """The spoken answers to "did you mean ...?" (yes first), from the vocabulary."""
+        return [*self.vocab.yes_words, *self.vocab.no_words]
+
+    def jsgf(self, answers: bool = False) -> str:
+        """JSGF text for `Decoder.add_jsgf_string`; `answers` adds the yes/no words, for while a question is open."""
         verb_rules = {v.name: "verb_" + _RULE_NAME.sub("_", v.name) for v in self.vocab.verbs}
+        answer = ["<answer>"] if answers and self.answer_words() else []
         lines = [
             "#JSGF V1.0;",
             f"grammar {self.name};",
-            "public <command> = " + _alternatives(["<stop>", *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
+            "public <command> = " + _alternatives(["<stop>", *answer, *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
             "<stop> = " + _alternatives(self.vocab.stop_words) + ";",
+            *(["<answer> = " + _alternatives(self.answer_words()) + ";"] if answer else []),
             "<object> = the <color> <shape>;",
             "<color> = " + _alternatives(self.color_words()) + ";",
             "<shape> = " + _alternatives(self.shape_words()) + ";",
@@ -90,7 +96,7 @@ class CommandGrammar:
                 yield " ".join(w for w in (phrase, "the", color, shape, tail) if w)
 
     def words(self) -> set[str]:
-        """Every word the grammar uses: each needs a pronunciation in the recogniser's dictionary."""
+        """Every word of the grammar's commands: each needs a pronunciation in the recogniser's dictionary."""
         return {w for s in self.sentences() for w in s.split()}
 
 

@@ -17,14 +17,14 @@ import numpy as np
 
 from vla_ros.speech.audio import RECOGNIZER_RATE, int16_to_float, resample
 from vla_ros.speech.grammar import FILLER_WORDS, CommandGrammar, whisper_prompt
-from vla_ros.speech.result import SpeechResult, not_understood, understood
-from vla_ros.speech.whisper_check import WhisperCheck, load_ct2_whisper
+from vla_ros.speech.result import UNSURE, SpeechResult, not_understood, understood
+from vla_ros.speech.whisper_check import WhisperCheck, heard_same_command, load_ct2_whisper
 from vla_ros.speech.word_fit import WordFit, WordFitReference, score_per_frame
-from vla_ros.vocabulary import ParseError, Vocabulary, load_vocabulary
+from vla_ros.vocabulary import ParseError, Vocabulary, load_vocabulary, tokenize
 
 
 class Recognizer(Protocol):
-    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
+    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE, expect_answer: bool = False) -> SpeechResult:
         """Decode one whole utterance (mono int16 at `sample_rate`)."""
         ...
 
@@ -77,6 +77,10 @@ class PocketsphinxRecognizer:
     command that passed the checks above: Whisper transcribes the audio itself and the command is dropped when
     Whisper finds it more than `-min_whisper_margin` nats less likely than what it heard (whisper_check.py).
     On the speech benchmark this removes the near misses the word check lets through, for ~0.6 s per command.
+    A command that passes the margin but that Whisper heard as another command or other words
+    (`heard_same_command`) is not published: the result is "unsure" and carries it in `confirm`, for a spoken "yes"
+    to confirm (confirmation.py; `recognize(..., expect_answer=True)` then also hears the vocabulary's answers, and a
+    "yes" counts only if Whisper heard one too). On the benchmark no out-of-grammar command got past this.
     Stops are checked only with `whisper_check_stops` (then any stop word Whisper heard agrees, against
     `min_whisper_stop_margin`): it removes chit-chat heard as "stop", but a missed stop is worse than a false one.
     `synonyms` lets speech use the vocabulary's synonyms too (grammar.py: off by default, they cost
@@ -131,13 +135,14 @@ class PocketsphinxRecognizer:
                     raise FileNotFoundError(f"pocketsphinx {'model directory' if key == 'hmm' else 'dictionary'} {path} does not exist")
                 options[key] = path
         self._decoder = Decoder(Config(**options))
-        missing = sorted(w for w in self.grammar.words() if self._decoder.lookup_word(w) is None)
+        missing = sorted(w for w in self.grammar.words() | set(self.grammar.answer_words()) if self._decoder.lookup_word(w) is None)
         if missing:
             raise ValueError(f"no pronunciation for vocabulary word(s) {missing} in the pocketsphinx dictionary; "
                              "add them to the dictionary or choose other words in config/vocabulary.yaml")
         self._fsg = self._decoder.parse_jsgf(self.grammar.jsgf())
         self._decoder.add_jsgf_string("commands", self.grammar.jsgf())
-        self._decoder.activate_search("commands")
+        self._decoder.add_jsgf_string("commands_or_answer", self.grammar.jsgf(answers=True))
+        self._fsg_answers = self._decoder.parse_jsgf(self.grammar.jsgf(answers=True))
         self._logmath = self._decoder.get_logmath()
         self.min_word_fit = min_word_fit
         self.word_fit_reference = (word_fit_reference if isinstance(word_fit_reference, WordFitReference) or word_fit_reference is None
@@ -150,23 +155,27 @@ class PocketsphinxRecognizer:
         self.min_whisper_stop_margin = min_whisper_stop_margin
         self._lock = threading.Lock()  # one decoder: a microphone thread and a topic callback may both call
 
-    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
-        return self.decode_words(audio, sample_rate)[0]
+    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE, expect_answer: bool = False) -> SpeechResult:
+        """`expect_answer`: a "did you mean ...?" question is open, so "yes" / "no" may be said (as may a new command)."""
+        return self.decode_words(audio, sample_rate, expect_answer)[0]
 
-    def decode_words(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> tuple[SpeechResult, list[tuple[str, float]]]:
+    def decode_words(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE,
+                     expect_answer: bool = False) -> tuple[SpeechResult, list[tuple[str, float]]]:
         """The result, plus each hypothesis word's log acoustic score per frame (what word_fit.py judges)."""
         start = time.perf_counter()
         audio_s = audio.size / sample_rate
         pcm = self._with_noise_floor(resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE))
         with self._lock:
-            hypothesis, confidence, words = self._decode(pcm)
+            hypothesis, confidence, words = self._decode(pcm, "commands_or_answer" if expect_answer else "commands")
         latency = time.perf_counter() - start
-        fit = self.word_fit_reference.worst(words, FILLER_WORDS) if self.word_fit_reference and hypothesis else None
+        is_answer = expect_answer and hypothesis in self.grammar.answer_words()
+        fit = self.word_fit_reference.worst(words, FILLER_WORDS) if self.word_fit_reference and hypothesis and not is_answer else None
         margin = None if fit is None else fit.margin
-        if hypothesis and not self._fsg.accept(hypothesis):
+        if hypothesis and not (self._fsg_answers if expect_answer else self._fsg).accept(hypothesis):
             return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s, margin), words
+        # Answers, like stops, are one short word: they share the stop threshold and skip the word check.
         is_stop = hypothesis in self.vocab.stop_words
-        threshold = self.min_stop_confidence if is_stop else self.min_confidence
+        threshold = self.min_stop_confidence if is_stop or is_answer else self.min_confidence
         if confidence is not None and confidence < threshold:
             return not_understood(f"low confidence {confidence:.2f} < {threshold:.2f} for {hypothesis!r}",
                                   hypothesis, confidence, latency, audio_s, margin), words
@@ -174,6 +183,8 @@ class PocketsphinxRecognizer:
         # than a false one (the robot holds still).
         if fit is not None and not is_stop and fit.margin < self.min_word_fit:
             return not_understood(self._misfit_reason(fit, hypothesis), hypothesis, confidence, latency, audio_s, margin), words
+        if is_answer:
+            return self._answer(hypothesis, confidence, pcm, start, audio_s), words
         result = replace(judge(self.vocab, hypothesis, confidence, latency, audio_s), word_fit=margin)
         if self.whisper_check is not None and result.understood and (self.whisper_check_stops or not is_stop):
             result = self._second_opinion(result, pcm, start, is_stop)
@@ -187,6 +198,10 @@ class PocketsphinxRecognizer:
         latency = time.perf_counter() - start
         checked = replace(result, latency_s=latency, whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
         threshold = self.min_whisper_stop_margin if is_stop else self.min_whisper_margin
+        if opinion.margin >= threshold and not is_stop and not heard_same_command(self.vocab, result.hypothesis, opinion.transcript):
+            ask = f"; say {self.vocab.yes_words[0]!r} to confirm" if self.vocab.yes_words else ""
+            return replace(checked, text=None, understood=False, confirm=result.text,
+                           reason=f"{UNSURE}: heard {result.hypothesis!r} but Whisper heard {opinion.transcript!r}{ask}")
         if opinion.margin >= threshold:
             return checked
         why = (f"Whisper heard {opinion.transcript!r}, not {result.hypothesis!r} "
@@ -194,11 +209,26 @@ class PocketsphinxRecognizer:
         return replace(not_understood(why, result.hypothesis, result.confidence, latency, result.audio_s, result.word_fit),
                        whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
 
+    def _answer(self, word: str, confidence: float | None, pcm: np.ndarray, start: float, audio_s: float) -> SpeechResult:
+        """A "yes" or "no" to an open question. With a Whisper check, "yes" counts only if Whisper heard a yes word too:
+        a false "yes" would act on a command the recognisers disagreed on."""
+        answer = "yes" if word in self.vocab.yes_words else "no"
+        heard = None
+        if answer == "yes" and self.whisper_check is not None:
+            with self._lock:
+                heard = self.whisper_check.opinion(int16_to_float(pcm), word).transcript
+            if not set(tokenize(heard)) & set(self.vocab.yes_words):
+                return replace(not_understood(f"heard {word!r} but Whisper heard {heard!r}", word, confidence,
+                                              time.perf_counter() - start, audio_s), whisper_heard=heard)
+        return SpeechResult(None, word, True, f"answer: {answer}", confidence, time.perf_counter() - start, audio_s,
+                            whisper_heard=heard, answer=answer)
+
     def _misfit_reason(self, fit: WordFit, hypothesis: str) -> str:
         return (f"{fit.word!r} does not fit the audio (word fit {fit.margin:.2f} < {self.min_word_fit:.2f}; "
                 f"another word was probably said) in {hypothesis!r}")
 
-    def _decode(self, pcm: np.ndarray) -> tuple[str, float | None, list[tuple[str, float]]]:
+    def _decode(self, pcm: np.ndarray, search: str) -> tuple[str, float | None, list[tuple[str, float]]]:
+        self._decoder.activate_search(search)
         self._decoder.start_utt()
         self._decoder.process_raw(pcm.tobytes(), full_utt=True)
         self._decoder.end_utt()
@@ -269,7 +299,8 @@ class WhisperRecognizer:
             raise RuntimeError(f"cannot load Whisper model {model!r} (offline? give a local directory): {exc}") from exc
         return lambda audio: (pipe({"raw": audio, "sampling_rate": RECOGNIZER_RATE})["text"], None)
 
-    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE) -> SpeechResult:
+    def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE, expect_answer: bool = False) -> SpeechResult:
+        """`expect_answer` changes nothing here: this backend never asks to confirm (it has no second opinion)."""
         start = time.perf_counter()
         pcm = resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE)
         text, confidence = self._transcribe(int16_to_float(pcm))

@@ -5,14 +5,17 @@ import json
 from dataclasses import asdict, dataclass
 
 NOT_UNDERSTOOD = "not understood"
+UNSURE = "unsure"
 
 
 @dataclass(frozen=True)
 class SpeechResult:
     """`text` is the canonical command (vocab.render) to publish, or None: then nothing is published.
 
-    `reason` always starts with "not understood: " when `understood` is False, so a status topic can
-    show it as is. `confidence` is None where the backend gives none (Whisper). `word_fit` is the margin
+    `reason` starts with "not understood: " when `understood` is False, so a status topic can show it as is, or
+    with "unsure: " when the recognisers disagreed on a command: then `confirm` holds that command, which is
+    published only if a spoken "yes" follows (confirmation.py). `answer` is "yes" / "no" when the utterance answered
+    such a question (`text` is then None: an answer is not a command). `confidence` is None where the backend gives none (Whisper). `word_fit` is the margin
     of the worst-fitting meaningful word against its usual score (word_fit.py; None where not judged).
     `whisper_heard` / `whisper_margin`: Whisper's own transcript and how much less likely it finds the
     hypothesis (whisper_check.py; None where no Whisper check ran).
@@ -28,6 +31,8 @@ class SpeechResult:
     word_fit: float | None = None
     whisper_heard: str | None = None
     whisper_margin: float | None = None
+    confirm: str | None = None
+    answer: str | None = None
 
     @property
     def rtf(self) -> float:

@@ -1,0 +1,53 @@
+"""Confirm-before-acting: a command the recognisers were unsure of waits for a spoken "yes".
+
+Why: a grammar recogniser can only answer with a command, so speech one sound away from a command ("touch the
+yellow wall") comes out as that command. With a Whisper check, such commands are the ones Whisper heard
+differently; real commands mostly agree. Rather than drop every disagreement (and lose the real commands Whisper
+mishears) or act on it, the robot does nothing, says what it heard on the status topic, and acts only if the user
+says "yes" within `timeout_s`. Anything else (a "no", silence past the timeout, other speech) drops the question;
+a new command or a stop is obeyed as usual. No rclpy here: the speech node feeds results in and publishes what
+`resolve` returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vla_ros.speech.result import SpeechResult
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one utterance did: the command to publish now (or None) and a word for the status topic."""
+
+    command: str | None
+    event: str  # "command", "asked", "confirmed", "declined", "dropped question", "nothing"
+    question: str | None = None  # the command now awaiting a yes, if any
+
+
+class Confirmation:
+    """At most one open question; `timeout_s` <= 0 never asks (unsure commands are simply not published)."""
+
+    def __init__(self, timeout_s: float = 8.0) -> None:
+        self.timeout_s = timeout_s
+        self._question: str | None = None
+        self._asked_at = 0.0
+
+    def open_question(self, now: float) -> str | None:
+        """The command awaiting a yes, or None (none asked, or asked more than `timeout_s` ago)."""
+        if self._question is not None and now - self._asked_at > self.timeout_s:
+            self._question = None
+        return self._question
+
+    def resolve(self, result: SpeechResult, now: float) -> Outcome:
+        """Feed one utterance's result (decoded with `expect_answer=open_question(now) is not None`)."""
+        question, self._question = self.open_question(now), None  # every utterance closes the question
+        if result.text:
+            return Outcome(result.text, "command")
+        if result.answer == "yes" and question is not None:
+            return Outcome(question, "confirmed")
+        if result.confirm and self.timeout_s > 0:
+            self._question, self._asked_at = result.confirm, now
+            return Outcome(None, "asked", result.confirm)
+        if question is not None:
+            return Outcome(None, "declined" if result.answer == "no" else "dropped question")
+        return Outcome(None, "nothing")
