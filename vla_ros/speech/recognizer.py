@@ -198,16 +198,16 @@ class PocketsphinxRecognizer:
         latency = time.perf_counter() - start
         checked = replace(result, latency_s=latency, whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
         threshold = self.min_whisper_stop_margin if is_stop else self.min_whisper_margin
-        if opinion.margin >= threshold and not is_stop and not heard_same_command(self.vocab, result.hypothesis, opinion.transcript):
+        if opinion.margin < threshold:
+            why = (f"Whisper heard {opinion.transcript!r}, not {result.hypothesis!r} "
+                   f"(margin {opinion.margin:.1f} < {threshold:.1f} nats)")
+            return replace(not_understood(why, result.hypothesis, result.confidence, latency, result.audio_s, result.word_fit),
+                           whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
+        if not is_stop and not heard_same_command(self.vocab, result.hypothesis, opinion.transcript):
             ask = f"; say {self.vocab.yes_words[0]!r} to confirm" if self.vocab.yes_words else ""
             return replace(checked, text=None, understood=False, confirm=result.text,
                            reason=f"{UNSURE}: heard {result.hypothesis!r} but Whisper heard {opinion.transcript!r}{ask}")
-        if opinion.margin >= threshold:
-            return checked
-        why = (f"Whisper heard {opinion.transcript!r}, not {result.hypothesis!r} "
-               f"(margin {opinion.margin:.1f} < {threshold:.1f} nats)")
-        return replace(not_understood(why, result.hypothesis, result.confidence, latency, result.audio_s, result.word_fit),
-                       whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
+        return checked
 
     def _answer(self, word: str, confidence: float | None, pcm: np.ndarray, start: float, audio_s: float) -> SpeechResult:
         """A "yes" or "no" to an open question. With a Whisper check, "yes" counts only if Whisper heard a yes word too:
