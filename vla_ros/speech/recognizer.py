@@ -141,10 +141,11 @@ class PocketsphinxRecognizer:
         if missing:
             raise ValueError(f"no pronunciation for vocabulary word(s) {missing} in the pocketsphinx dictionary; "
                              "add them to the dictionary or choose other words in config/vocabulary.yaml")
-        self._fsg = self._decoder.parse_jsgf(self.grammar.jsgf())
-        self._decoder.add_jsgf_string("commands", self.grammar.jsgf())
-        self._decoder.add_jsgf_string("commands_or_answer", self.grammar.jsgf(answers=True))
-        self._fsg_answers = self._decoder.parse_jsgf(self.grammar.jsgf(answers=True))
+        # Two searches: commands only, and commands or a yes/no while a "did you mean ...?" question is open.
+        self._fsgs = {}
+        for search, jsgf in (("commands", self.grammar.jsgf()), ("commands_or_answer", self.grammar.jsgf(answers=True))):
+            self._decoder.add_jsgf_string(search, jsgf)
+            self._fsgs[search] = self._decoder.parse_jsgf(jsgf)
         self._logmath = self._decoder.get_logmath()
         self.min_word_fit = min_word_fit
         self.word_fit_reference = (word_fit_reference if isinstance(word_fit_reference, WordFitReference) or word_fit_reference is None
@@ -167,13 +168,14 @@ class PocketsphinxRecognizer:
         start = time.perf_counter()
         audio_s = audio.size / sample_rate
         pcm = self._with_noise_floor(resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE))
+        search = "commands_or_answer" if expect_answer else "commands"
         with self._lock:
-            hypothesis, confidence, words = self._decode(pcm, "commands_or_answer" if expect_answer else "commands")
+            hypothesis, confidence, words = self._decode(pcm, search)
         latency = time.perf_counter() - start
         is_answer = expect_answer and hypothesis in self.grammar.answer_words()
         fit = self.word_fit_reference.worst(words, FILLER_WORDS) if self.word_fit_reference and hypothesis and not is_answer else None
         margin = None if fit is None else fit.margin
-        if hypothesis and not (self._fsg_answers if expect_answer else self._fsg).accept(hypothesis):
+        if hypothesis and not self._fsgs[search].accept(hypothesis):
             return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s, margin), words
         # Answers, like stops, are one short word: they share the stop threshold and skip the word check.
         is_stop = hypothesis in self.vocab.stop_words
@@ -218,7 +220,7 @@ class PocketsphinxRecognizer:
         heard = None
         if answer == "yes" and self.whisper_check is not None:
             with self._lock:
-                heard = self.whisper_check.opinion(int16_to_float(pcm), word).transcript
+                heard = self.whisper_check.transcript(int16_to_float(pcm))
             if not set(tokenize(heard)) & set(self.vocab.yes_words):
                 return replace(not_understood(f"heard {word!r} but Whisper heard {heard!r}", word, confidence,
                                               time.perf_counter() - start, audio_s), whisper_heard=heard)

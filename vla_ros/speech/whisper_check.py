@@ -79,19 +79,27 @@ class WhisperCheck:
         tok = self._tokenizer
         self._start = ([tok.sot_prev] + tok.encode(" " + whisper_prompt(vocab)) + list(tok.sot_sequence) + [tok.no_timestamps])
 
+    def transcript(self, audio: np.ndarray) -> str:
+        """What Whisper hears on its own (e.g. whether an answer was "yes"), with no hypothesis to score."""
+        return self._tokenizer.decode(self._hear(audio)[2]).strip()
+
     def opinion(self, audio: np.ndarray, hypothesis: str, same_meaning: tuple[str, ...] = ()) -> WhisperOpinion:
         """Whisper's transcript and the margin of the likeliest of `hypothesis` and `same_meaning` (e.g. every stop
         word: "halt" heard as "Stop." agrees)."""
+        encoded, frames, heard = self._hear(audio)
+        said = max(self._log_prob(encoded, frames, self._tokenizer.encode(as_written(s)))
+                   for s in dict.fromkeys((hypothesis, *same_meaning)))
+        return WhisperOpinion(self._tokenizer.decode(heard).strip(), said - self._log_prob(encoded, frames, heard))
+
+    def _hear(self, audio: np.ndarray) -> tuple[object, int, list[int]]:
+        """The encoder output, the number of audio frames in it, and Whisper's own greedy transcript (token ids)."""
         from faster_whisper.audio import pad_or_trim
 
         features = self._model.feature_extractor(np.asarray(audio, dtype=np.float32))
         frames = min(features.shape[-1], 3000)  # one 30 s window: commands are a few seconds
         encoded = self._model.encode(pad_or_trim(features))
         generated = self._model.model.generate(encoded, [self._start], beam_size=1, max_length=_MAX_TRANSCRIPT_TOKENS)[0]
-        heard = [t for t in generated.sequences_ids[0] if t < self._tokenizer.eot]
-        said = max(self._log_prob(encoded, frames, self._tokenizer.encode(as_written(s)))
-                   for s in dict.fromkeys((hypothesis, *same_meaning)))
-        return WhisperOpinion(self._tokenizer.decode(heard).strip(), said - self._log_prob(encoded, frames, heard))
+        return encoded, frames, [t for t in generated.sequences_ids[0] if t < self._tokenizer.eot]
 
     def _log_prob(self, encoded, frames: int, tokens: list[int]) -> float:
         if not tokens:
