@@ -99,10 +99,22 @@ FRESH_2_OUT_OF_GRAMMAR = (
     "where are my glasses", "switch off the television", "let me think about it", "water the plants tomorrow",
     "is dinner ready yet", "the train is late again", "tell me a joke", "good night",
 )
-HELD_OUT_SETS = {"held_out": HELD_OUT_OUT_OF_GRAMMAR, "fresh": FRESH_OUT_OF_GRAMMAR, "fresh_2": FRESH_2_OUT_OF_GRAMMAR}
+# FRESH 3: written on 2026-12-03 before the fifth rejection study ran any experiment, when FRESH 2's misses ("yellow
+# cloth" -> "yellow block", "blue bowl" -> "blue ball") were known; measured once, at the end of that study.
+FRESH_3_OUT_OF_GRAMMAR = (
+    "pick up the green sock", "touch the red bell", "push the blue basket to the left", "grab the yellow sponge",
+    "lift the green jar", "touch the yellow lamp post", "pick up the blue glove", "move the green rock to the right",
+    "take the red can opener", "push the yellow chair back", "pick up the red clock", "touch the blue plate",
+    "slide the green tray forward", "grab the red ribbon", "point at the yellow bird", "pick up the blue brush",
+    "what is on the menu", "open the garage", "i lost my wallet", "see you tomorrow", "the coffee is cold",
+    "how far is the beach", "turn up the heat", "we are out of milk",
+)
+HELD_OUT_SETS = {"held_out": HELD_OUT_OUT_OF_GRAMMAR, "fresh": FRESH_OUT_OF_GRAMMAR, "fresh_2": FRESH_2_OUT_OF_GRAMMAR,
+                 "fresh_3": FRESH_3_OUT_OF_GRAMMAR}
 HELD_OUT_LABELS = {"held_out": "HELD-OUT (never used for tuning)",
                    "fresh": "FRESH (written after every setting was fixed, measured once)",
-                   "fresh_2": "FRESH 2 (written before the fourth rejection study, measured once at its end)"}
+                   "fresh_2": "FRESH 2 (written before the fourth rejection study, measured once at its end)",
+                   "fresh_3": "FRESH 3 (written before the fifth rejection study, measured once at its end)"}
 CALIBRATION_SEED = 0
 CALIBRATION_PIPS = (1.0, 0.5, 0.3)
 THRESHOLD_GRID = tuple(round(0.40 + 0.01 * i, 2) for i in range(41))  # 0.40 .. 0.80
