@@ -180,3 +180,22 @@ def test_unsure_command_waits_for_a_spoken_yes(graph, tmp_path):
         assert confirmed["event"] == "confirmed" and confirmed["answer"] == "yes"
     finally:
         assert proc.stop() == 0
+
+
+def test_confirm_always_holds_every_command_for_a_spoken_yes(graph, tmp_path):
+    """`confirm_always` (pocketsphinx alone, as in CI): a real command is only asked about; "no" drops it, and the next
+    command is published after "yes". A stop is obeyed at once."""
+    node, _, got, _ = graph
+    said = ["pick up the red block", "no", "touch the blue ball", "yes", "stop"]
+    clips = [synthesize(text, voice="en-us", words_per_minute=130) for text in said]
+    wav = tmp_path / "confirm_always.wav"
+    write_wav(wav, np.concatenate([pad_silence(audio, rate, 0.5, 1.0) for audio, rate in clips]), clips[0][1])
+    got["command"].clear(), got["status"].clear()
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "confirm_always": True})
+    try:
+        spin_until(node, lambda: len(got["status"]) >= len(said), 90, "five decoded utterances", [proc])
+        assert [s["event"] for s in got["status"]] == ["asked", "declined", "asked", "confirmed", "command"]
+        assert got["status"][0]["question"] == "pick up the red block"
+        assert [c.data for c in got["command"]] == ["touch the blue ball", "stop"]
+    finally:
+        assert proc.stop() == 0

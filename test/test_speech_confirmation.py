@@ -45,6 +45,25 @@ def test_a_new_command_or_a_stop_is_obeyed_and_closes_the_question():
     assert c.resolve(YES, now=4.0).command is None
 
 
+def test_confirm_always_asks_before_every_moving_command_but_never_before_a_stop():
+    c = Confirmation(timeout_s=8.0, always=True)
+    command = understood("pick up the red block", "pick up the red block", 0.7, 0.1, 1.4)
+    asked = c.resolve(command, now=0.0)
+    assert asked.command is None and asked.event == "asked" and asked.question == "pick up the red block"
+    assert c.resolve(YES, now=1.0).command == "pick up the red block"
+    c.resolve(command, now=2.0)
+    assert c.resolve(understood("stop", "halt", 0.5, 0.1, 0.6), now=3.0).command == "stop"  # and closes the question
+    assert c.resolve(YES, now=4.0).command is None
+    assert c.resolve(UNSURE, now=5.0).question == "touch the yellow ball"  # unsure ones are asked as before
+
+
+def test_confirm_always_needs_a_way_to_say_yes():
+    with pytest.raises(ValueError, match="timeout"):
+        Confirmation(timeout_s=0.0, always=True)
+    with pytest.raises(ValueError, match="yes word"):
+        Confirmation(timeout_s=8.0, always=True, yes_word="")
+
+
 def test_timeout_zero_never_asks():
     c = Confirmation(timeout_s=0.0)
     assert c.resolve(UNSURE, now=0.0).event == "nothing" and c.resolve(YES, now=0.0).command is None

@@ -18,6 +18,8 @@ import yaml
 
 from vla_ros.paths import config_path
 
+STOP_COMMAND = "stop"  # every stop word renders as this canonical command
+
 
 @dataclass(frozen=True)
 class Verb:
@@ -229,7 +231,7 @@ class Vocabulary:
     def render(self, cmd: Command, verb_phrase: str | None = None, shape_word: str | None = None) -> str:
         """Command -> sentence; the optional words pick a synonym (the sim samples them)."""
         if cmd.is_stop:
-            return "stop"
+            return STOP_COMMAND
         vp = verb_phrase or self.verb(cmd.verb).phrases[0]
         obj = " ".join(w for w in (cmd.color, shape_word or cmd.shape) if w)
         text = f"{vp} the {obj}"

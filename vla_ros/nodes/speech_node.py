@@ -13,7 +13,7 @@ or a low-confidence decode publishes nothing on the command topic and "not under
 status topic (JSON: text, hypothesis, confidence, word_fit, whisper_heard, whisper_margin, latency_s, audio_s, rtf,
 event, question). With a Whisper check, a command the two recognisers heard differently is "unsure": nothing is
 published, the status asks (event "asked", question = the command), and a spoken "yes" within `confirm_timeout_s`
-publishes it (event "confirmed"; speech/confirmation.py).
+publishes it (event "confirmed"; speech/confirmation.py). `confirm_always` asks so before every moving command.
 """
 from __future__ import annotations
 
@@ -60,8 +60,10 @@ class SpeechParams:
                                              "'stop', but a stop can then be missed; off: every stop is obeyed)")
     min_whisper_stop_margin: float = param(-8.5, "whisper_check_stops: drop a stop Whisper finds this many nats less likely "
                                                  "than its own transcript (any stop word agrees)")
-    confirm_timeout_s: float = param(8.0, "pocketsphinx + whisper_check_model: how long a spoken 'yes' may confirm an unsure "
-                                          "command, s (0 = never ask: unsure commands are dropped)")
+    confirm_timeout_s: float = param(8.0, "how long a spoken 'yes' may confirm a command awaiting one, s (0 = never ask: "
+                                          "commands the Whisper check is unsure of are dropped)")
+    confirm_always: bool = param(False, "pocketsphinx: ask 'yes' before every moving command, not only unsure ones (no false "
+                                        "command from one-sound near misses; a second utterance per command; stops never wait)")
     grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
                                           "path for near-miss speech to become a command)")
     phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
@@ -84,6 +86,8 @@ class SpeechParams:
             raise ValueError("phone_insertion_penalty must be > 0")
         if self.confirm_timeout_s < 0.0:
             raise ValueError("confirm_timeout_s must be >= 0 (0 = never ask to confirm)")
+        if self.confirm_always and (self.confirm_timeout_s <= 0.0 or self.backend != "pocketsphinx"):
+            raise ValueError("confirm_always needs confirm_timeout_s > 0 and the pocketsphinx backend (it hears the 'yes')")
         if self.whisper_check_model and self.backend != "pocketsphinx":
             raise ValueError("whisper_check_model double-checks the pocketsphinx backend; the whisper backend needs no check")
 
@@ -111,7 +115,8 @@ class SpeechNode(ModelNode):
                                           synonyms=self.p.grammar_synonyms, whisper_check_model=self.p.whisper_check_model,
                                           min_whisper_margin=self.p.min_whisper_margin, whisper_check_stops=self.p.whisper_check_stops,
                                           min_whisper_stop_margin=self.p.min_whisper_stop_margin)
-        self.confirmation = Confirmation(self.p.confirm_timeout_s)
+        yes_words = self.recognizer.vocab.yes_words
+        self.confirmation = Confirmation(self.p.confirm_timeout_s, self.p.confirm_always, yes_words[0] if yes_words else "")
         missing = getattr(self.recognizer, "words_without_reference", [])
         if missing:
             self.get_logger().warning(f"no word-fit reference for {missing}: judged against the reference's fallback; "

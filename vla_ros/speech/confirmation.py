@@ -7,12 +7,17 @@ mishears) or act on it, the robot does nothing, says what it heard on the status
 says "yes" within `timeout_s`. Anything else (a "no", silence past the timeout, other speech) drops the question;
 a new command or a stop is obeyed as usual. No rclpy here: the speech node feeds results in and publishes what
 `resolve` returns.
+
+`always` (confirm every moving command, "read back"): for robots where no false command is acceptable. A one-sound
+near miss that both recognisers hear as a command ("pick up the yellow cloth" -> "... block") can only be caught by
+the person who said it; the price is a second utterance for every command. Stops are never held back.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from vla_ros.speech.result import SpeechResult
+from vla_ros.speech.result import UNSURE, SpeechResult
+from vla_ros.vocabulary import STOP_COMMAND
 
 
 @dataclass(frozen=True)
@@ -24,11 +29,24 @@ class Outcome:
     question: str | None = None  # the command now awaiting a yes, if any
 
 
-class Confirmation:
-    """At most one open question; `timeout_s` <= 0 never asks (unsure commands are simply not published)."""
+def ask_first(result: SpeechResult, yes_word: str) -> SpeechResult:
+    """A moving command held back as a question ("always" confirmation); anything else unchanged."""
+    if not result.text or result.text == STOP_COMMAND:
+        return result
+    return replace(result, text=None, understood=False, confirm=result.text,
+                   reason=f"{UNSURE}: heard {result.text!r}; every command is confirmed: say {yes_word!r} to confirm")
 
-    def __init__(self, timeout_s: float = 8.0) -> None:
+
+class Confirmation:
+    """At most one open question; `timeout_s` <= 0 never asks (unsure commands are simply not published).
+    `always`: every moving command is asked about first (needs `timeout_s` > 0 and a yes word)."""
+
+    def __init__(self, timeout_s: float = 8.0, always: bool = False, yes_word: str = "yes") -> None:
+        if always and not (timeout_s > 0 and yes_word):
+            raise ValueError("confirming every command needs a timeout > 0 and a yes word (vocabulary yes_words)")
         self.timeout_s = timeout_s
+        self.always = always
+        self.yes_word = yes_word
         self._question: str | None = None
         self._asked_at = 0.0
 
@@ -41,6 +59,8 @@ class Confirmation:
     def resolve(self, result: SpeechResult, now: float) -> Outcome:
         """Feed one utterance's result (decoded with `expect_answer=open_question(now) is not None`)."""
         question, self._question = self.open_question(now), None  # every utterance closes the question
+        if self.always:
+            result = ask_first(result, self.yes_word)
         if result.text:
             return Outcome(result.text, "command")
         if result.answer == "yes" and question is not None:
