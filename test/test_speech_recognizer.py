@@ -231,6 +231,15 @@ def test_speech_node_refuses_a_whisper_check_on_the_whisper_backend():
     SpeechParams(whisper_check_model="/models/whisper").validate()  # the pocketsphinx default takes it
 
 
+@pytest.mark.parametrize("params", [{"confirm_timeout_s": 0.0}, {"backend": "whisper", "whisper_model": "/models/whisper"}])
+def test_speech_node_refuses_confirm_always_without_a_way_to_hear_yes(params):
+    from vla_ros.nodes.speech_node import SpeechParams
+
+    with pytest.raises(ValueError, match="confirm_always"):
+        SpeechParams(confirm_always=True, **params).validate()
+    SpeechParams(confirm_always=True).validate()
+
+
 @pytest.mark.parametrize("voice", ["en-us", "en-gb"])
 def test_yes_and_no_are_heard_only_while_a_question_is_open(recognizer, voice):
     """The answer words are in the grammar only with expect_answer (a question is open): otherwise "yes" is never
