@@ -501,7 +501,7 @@ def summarise(rows: list[dict], quick: bool, thresholds: tuple[float, float], vo
                       "p95": float(np.percentile(latency, 95)), "max": float(latency.max())},
         "rtf_mean": float(np.mean([r["rtf"] for r in rows])),
         "failures": [f"{said_as(r)} -> {r['hypothesis']!r}: {r['reason']}"
-                     for r in cmd if r["text"] != r["expected"]],
+                     for r in cmd if not carried_out(r)],  # asked and confirmed is not a miss
         # Compact per-utterance rows (the full SpeechResult of each is in the markdown lists where it matters).
         "rows": [compact_row(r) for r in rows],
         "row_fields": list(ROW_FIELDS),
