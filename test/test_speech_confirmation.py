@@ -1,7 +1,7 @@
 """Confirm-before-acting: an unsure command waits for a spoken "yes"; nothing else publishes it."""
 import pytest
 
-from vla_ros.speech.confirmation import Confirmation
+from vla_ros.speech.confirmation import Confirmation, ask_first
 from vla_ros.speech.result import SpeechResult, not_understood, understood
 from vla_ros.speech.whisper_check import heard_same_command
 from vla_ros.vocabulary import load_vocabulary
@@ -45,23 +45,19 @@ def test_a_new_command_or_a_stop_is_obeyed_and_closes_the_question():
     assert c.resolve(YES, now=4.0).command is None
 
 
-def test_confirm_always_asks_before_every_moving_command_but_never_before_a_stop():
-    c = Confirmation(timeout_s=8.0, always=True)
+def test_ask_first_holds_every_moving_command_for_a_yes_but_never_a_stop():
+    c = Confirmation(timeout_s=8.0)
     command = understood("pick up the red block", "pick up the red block", 0.7, 0.1, 1.4)
-    asked = c.resolve(command, now=0.0)
+    held = ask_first(command, "yes")
+    assert held.text is None and held.confirm == "pick up the red block" and held.reason.startswith("unsure: ")
+    asked = c.resolve(held, now=0.0)
     assert asked.command is None and asked.event == "asked" and asked.question == "pick up the red block"
-    assert c.resolve(YES, now=1.0).command == "pick up the red block"
-    c.resolve(command, now=2.0)
-    assert c.resolve(understood("stop", "halt", 0.5, 0.1, 0.6), now=3.0).command == "stop"  # and closes the question
+    assert c.resolve(ask_first(YES, "yes"), now=1.0).command == "pick up the red block"
+    c.resolve(held, now=2.0)
+    stop = understood("stop", "halt", 0.5, 0.1, 0.6)
+    assert ask_first(stop, "yes") == stop and c.resolve(stop, now=3.0).command == "stop"  # and closes the question
     assert c.resolve(YES, now=4.0).command is None
-    assert c.resolve(UNSURE, now=5.0).question == "touch the yellow ball"  # unsure ones are asked as before
-
-
-def test_confirm_always_needs_a_way_to_say_yes():
-    with pytest.raises(ValueError, match="timeout"):
-        Confirmation(timeout_s=0.0, always=True)
-    with pytest.raises(ValueError, match="yes word"):
-        Confirmation(timeout_s=8.0, always=True, yes_word="")
+    assert ask_first(UNSURE, "yes") == UNSURE and ask_first(NOTHING, "yes") == NOTHING
 
 
 def test_timeout_zero_never_asks():

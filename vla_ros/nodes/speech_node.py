@@ -30,7 +30,7 @@ from std_srvs.srv import SetBool
 from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.rejections import RejectedInput
-from vla_ros.speech.confirmation import Confirmation
+from vla_ros.speech.confirmation import Confirmation, ask_first
 from vla_ros.topics import TOPICS
 
 
@@ -115,8 +115,9 @@ class SpeechNode(ModelNode):
                                           synonyms=self.p.grammar_synonyms, whisper_check_model=self.p.whisper_check_model,
                                           min_whisper_margin=self.p.min_whisper_margin, whisper_check_stops=self.p.whisper_check_stops,
                                           min_whisper_stop_margin=self.p.min_whisper_stop_margin)
-        yes_words = self.recognizer.vocab.yes_words
-        self.confirmation = Confirmation(self.p.confirm_timeout_s, self.p.confirm_always, yes_words[0] if yes_words else "")
+        if self.p.confirm_always and not self.recognizer.vocab.yes_words:
+            raise ValueError("confirm_always needs a yes word (yes_words in the vocabulary)")
+        self.confirmation = Confirmation(self.p.confirm_timeout_s)
         missing = getattr(self.recognizer, "words_without_reference", [])
         if missing:
             self.get_logger().warning(f"no word-fit reference for {missing}: judged against the reference's fallback; "
@@ -216,6 +217,8 @@ class SpeechNode(ModelNode):
         for utt in utterances:
             open_question = self.confirmation.open_question(time.monotonic()) is not None
             result = self.recognizer.recognize(utt.audio, utt.sample_rate, expect_answer=open_question)
+            if self.p.confirm_always:
+                result = ask_first(result, self.recognizer.vocab.yes_words[0])
             outcome = self.confirmation.resolve(result, time.monotonic())
             if outcome.command:
                 self.pub_command.publish(String(data=outcome.command))

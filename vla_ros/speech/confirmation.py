@@ -8,7 +8,7 @@ says "yes" within `timeout_s`. Anything else (a "no", silence past the timeout, 
 a new command or a stop is obeyed as usual. No rclpy here: the speech node feeds results in and publishes what
 `resolve` returns.
 
-`always` (confirm every moving command, "read back"): for robots where no false command is acceptable. A one-sound
+`ask_first` (confirm every moving command, "read back"): for robots where no false command is acceptable. A one-sound
 near miss that both recognisers hear as a command ("pick up the yellow cloth" -> "... block") can only be caught by
 the person who said it; the price is a second utterance for every command. Stops are never held back.
 """
@@ -30,7 +30,8 @@ class Outcome:
 
 
 def ask_first(result: SpeechResult, yes_word: str) -> SpeechResult:
-    """A moving command held back as a question ("always" confirmation); anything else unchanged."""
+    """A moving command held back as a question, to feed `Confirmation.resolve` (and show on the status topic) in its
+    place; anything else unchanged."""
     if not result.text or result.text == STOP_COMMAND:
         return result
     return replace(result, text=None, understood=False, confirm=result.text,
@@ -38,15 +39,10 @@ def ask_first(result: SpeechResult, yes_word: str) -> SpeechResult:
 
 
 class Confirmation:
-    """At most one open question; `timeout_s` <= 0 never asks (unsure commands are simply not published).
-    `always`: every moving command is asked about first (needs `timeout_s` > 0 and a yes word)."""
+    """At most one open question; `timeout_s` <= 0 never asks (unsure commands are simply not published)."""
 
-    def __init__(self, timeout_s: float = 8.0, always: bool = False, yes_word: str = "yes") -> None:
-        if always and not (timeout_s > 0 and yes_word):
-            raise ValueError("confirming every command needs a timeout > 0 and a yes word (vocabulary yes_words)")
+    def __init__(self, timeout_s: float = 8.0) -> None:
         self.timeout_s = timeout_s
-        self.always = always
-        self.yes_word = yes_word
         self._question: str | None = None
         self._asked_at = 0.0
 
@@ -59,8 +55,6 @@ class Confirmation:
     def resolve(self, result: SpeechResult, now: float) -> Outcome:
         """Feed one utterance's result (decoded with `expect_answer=open_question(now) is not None`)."""
         question, self._question = self.open_question(now), None  # every utterance closes the question
-        if self.always:
-            result = ask_first(result, self.yes_word)
         if result.text:
             return Outcome(result.text, "command")
         if result.answer == "yes" and question is not None:
