@@ -29,13 +29,18 @@ class Outcome:
     question: str | None = None  # the command now awaiting a yes, if any
 
 
+def confirm_hint(yes_word: str) -> str:
+    """How a held-back command's reason tells the user to confirm it (the recogniser's unsure ones too)."""
+    return f"say {yes_word!r} to confirm"
+
+
 def ask_first(result: SpeechResult, yes_word: str) -> SpeechResult:
     """A moving command held back as a question, to feed `Confirmation.resolve` (and show on the status topic) in its
     place; anything else unchanged."""
     if not result.text or result.text == STOP_COMMAND:
         return result
     return replace(result, text=None, understood=False, confirm=result.text,
-                   reason=f"{UNSURE}: heard {result.text!r}; every command is confirmed: say {yes_word!r} to confirm")
+                   reason=f"{UNSURE}: heard {result.text!r}; every command is confirmed: {confirm_hint(yes_word)}")
 
 
 class Confirmation:

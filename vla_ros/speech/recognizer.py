@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from vla_ros.speech.audio import RECOGNIZER_RATE, int16_to_float, resample
+from vla_ros.speech.confirmation import confirm_hint
 from vla_ros.speech.grammar import FILLER_WORDS, CommandGrammar, whisper_prompt
 from vla_ros.speech.result import UNSURE, SpeechResult, not_understood, understood
 from vla_ros.speech.whisper_check import WhisperCheck, heard_same_command, load_ct2_whisper
@@ -208,7 +209,7 @@ class PocketsphinxRecognizer:
             return replace(not_understood(why, result.hypothesis, result.confidence, latency, result.audio_s, result.word_fit),
                            whisper_heard=opinion.transcript, whisper_margin=opinion.margin)
         if not is_stop and not heard_same_command(self.vocab, result.hypothesis, opinion.transcript):
-            ask = f"; say {self.vocab.yes_words[0]!r} to confirm" if self.vocab.yes_words else ""
+            ask = f"; {confirm_hint(self.vocab.yes_words[0])}" if self.vocab.yes_words else ""
             return replace(checked, text=None, understood=False, confirm=result.text,
                            reason=f"{UNSURE}: heard {result.hypothesis!r} but Whisper heard {opinion.transcript!r}{ask}")
         return checked

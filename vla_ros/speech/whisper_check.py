@@ -63,7 +63,8 @@ def heard_same_command(vocab: Vocabulary, hypothesis: str, transcript: str) -> b
     315 commands that pocketsphinx formed from out-of-grammar speech (benchmarks/results/speech.oog_rejection.md,
     "Fourth study"), so disagreement is what marks a command as unsure.
     """
-    said, heard = vocab.parse(hypothesis), vocab.parse(" ".join(w for w in tokenize(transcript) if w in vocab.words()))
+    known = vocab.words()
+    said, heard = vocab.parse(hypothesis), vocab.parse(" ".join(w for w in tokenize(transcript) if w in known))
     meaning = lambda c: (c.verb, c.color, c.shape, c.direction)
     return isinstance(said, Command) and isinstance(heard, Command) and meaning(said) == meaning(heard)
 
