@@ -30,7 +30,10 @@ def graph(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("speech_graph")
     rclpy.init()
     node = rclpy.create_node("speech_graph_test")
-    proc = start_node("speech", tmp, params={"source": "topic", "audio_sample_rate": RATE})
+    # Hands-free (commands published at once), set the way `ros2 launch ... speech_confirm_always:=false` sets it: the
+    # launch argument's string reaches the node as the bool parameter it is.
+    proc = start_node("speech", tmp, launch_args={"speech_confirm_always": "false"},
+                      params={"source": "topic", "audio_sample_rate": RATE})
     got: dict[str, list] = {"command": [], "status": []}
     node.create_subscription(String, TOPICS.command, got["command"].append, 10)
     node.create_subscription(String, TOPICS.speech_status, lambda m: got["status"].append(json.loads(m.data)), 10)
@@ -78,7 +81,7 @@ def test_grammar_synonyms_parameter_makes_synonyms_sayable(graph, tmp_path):
     wav = tmp_path / "synonym.wav"
     write_wav(wav, _speech("grab the red cube", snr_db=20.0), RATE)
     got["command"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "grammar_synonyms": True})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "grammar_synonyms": True, "confirm_always": False})
     try:
         spin_until(node, lambda: got["command"], 60, "the synonym command, canonical", [proc])
         assert got["command"][-1].data == "pick up the red block"
@@ -106,7 +109,7 @@ def test_wav_file_source(graph, tmp_path):
     wav = tmp_path / "command.wav"
     write_wav(wav, _speech("push the yellow ball to the left"), RATE)
     got["command"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav)})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "confirm_always": False})
     try:
         spin_until(node, lambda: got["command"], 60, "the WAV file's command", [proc])
         assert got["command"][-1].data == "push the yellow ball to the left"
@@ -147,7 +150,8 @@ def test_whisper_check_parameter_reaches_the_node(graph, tmp_path):
     wav = tmp_path / "checked.wav"
     write_wav(wav, _speech("touch the red cylinder"), RATE)
     got["command"].clear(), got["status"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path())})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path()),
+                                                  "confirm_always": False})
     try:
         spin_until(node, lambda: got["command"] and any(s.get("whisper_heard") for s in got["status"]), 90,
                    "a command checked by Whisper", [proc])
@@ -171,7 +175,8 @@ def test_unsure_command_waits_for_a_spoken_yes(graph, tmp_path):
     wav = tmp_path / "asked_and_confirmed.wav"
     write_wav(wav, np.concatenate([pad_silence(near_miss, rate, 0.5, 1.0), pad_silence(yes, rate, 0.5, 1.0)]), rate)
     got["command"].clear(), got["status"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path())})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path()),
+                                                  "confirm_always": False})
     try:
         spin_until(node, lambda: got["command"] and len(got["status"]) >= 2, 90, "an asked and confirmed command", [proc])
         assert [c.data for c in got["command"]] == ["touch the yellow ball"]
@@ -182,21 +187,23 @@ def test_unsure_command_waits_for_a_spoken_yes(graph, tmp_path):
         assert proc.stop() == 0
 
 
-def test_confirm_always_holds_every_command_for_a_spoken_yes(graph, tmp_path):
-    """`confirm_always` (pocketsphinx alone, as in CI): a real command is only asked about; "no" drops it, and the next
-    command is published after "yes". A stop is obeyed at once."""
+def test_read_back_by_default_holds_every_command_for_a_spoken_yes(graph, tmp_path):
+    """The shipped parameters (read back: `confirm_always` true, pocketsphinx alone, as in CI): a real command is only
+    asked about; "no" drops it, and the next command is published after "yes". A stop is obeyed at once. Without an
+    audio output (`speaker_device` names none) the question is asked on the status topic only, and says so."""
     node, _, got, _ = graph
     said = ["pick up the red block", "no", "touch the blue ball", "yes", "stop"]
     clips = [synthesize(text, voice="en-us", words_per_minute=130) for text in said]
     wav = tmp_path / "confirm_always.wav"
     write_wav(wav, np.concatenate([pad_silence(audio, rate, 0.5, 1.0) for audio, rate in clips]), clips[0][1])
     got["command"].clear(), got["status"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "confirm_always": True})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "speaker_device": "no such loudspeaker"})
     try:
         spin_until(node, lambda: len(got["status"]) >= len(said), 90, "five decoded utterances", [proc])
         assert [s["event"] for s in got["status"]] == ["asked", "declined", "asked", "confirmed", "command"]
         asked = got["status"][0]
         assert asked["question"] == asked["confirm"] == "pick up the red block" and asked["text"] is None  # nothing to act on
         assert [c.data for c in got["command"]] == ["touch the blue ball", "stop"]
+        assert asked["spoken"] is False and "questions are not said aloud" in proc.log()
     finally:
         assert proc.stop() == 0

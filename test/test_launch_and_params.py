@@ -75,3 +75,15 @@ def test_launch_descriptions_build_where_launch_is_installed():
         ld = module.generate_launch_description()
         declared = {a.name for a in ld.entities if isinstance(a, launch.actions.DeclareLaunchArgument)}
         assert {"camera_topic", "device", "params_file"} <= declared
+
+
+def test_launch_argument_strings_become_the_parameters_type():
+    """Launch arguments are strings; a bool parameter set from one must reach the node as a bool, or ROS refuses it."""
+    from vla_ros.graph import parameter_overrides
+
+    assert parameter_overrides("speech", {"speech_confirm_always": "false", "audio_source": "microphone"}) == {
+        "confirm_always": False, "source": "microphone"}
+    assert parameter_overrides("speech", {"speech_confirm_always": "True"}) == {"confirm_always": True}
+    assert parameter_overrides("speech", {"speech_confirm_always": ""}) == {}  # '' = the params file decides
+    with pytest.raises(ValueError, match="not a bool"):
+        parameter_overrides("speech", {"speech_confirm_always": "maybe"})

@@ -231,13 +231,26 @@ def test_speech_node_refuses_a_whisper_check_on_the_whisper_backend():
     SpeechParams(whisper_check_model="/models/whisper").validate()  # the pocketsphinx default takes it
 
 
-@pytest.mark.parametrize("params", [{"confirm_timeout_s": 0.0}, {"backend": "whisper", "whisper_model": "/models/whisper"}])
-def test_speech_node_refuses_confirm_always_without_a_way_to_hear_yes(params):
+def test_speech_node_reads_back_by_default_and_refuses_it_without_time_for_a_yes():
     from vla_ros.nodes.speech_node import SpeechParams
 
+    assert SpeechParams().confirm_always and SpeechParams().speak_questions  # the shipped default: read back, aloud
     with pytest.raises(ValueError, match="confirm_always"):
-        SpeechParams(confirm_always=True, **params).validate()
-    SpeechParams(confirm_always=True).validate()
+        SpeechParams(confirm_timeout_s=0.0).validate()
+    SpeechParams(confirm_timeout_s=0.0, confirm_always=False).validate()  # hands-free, never asking
+    SpeechParams(backend="whisper", whisper_model="/models/whisper").validate()  # Whisper hears the yes too
+
+
+@pytest.mark.parametrize("transcript, answer", [
+    ("Yes.", "yes"), (" yes, please", "yes"), ("No!", "no"), ("no no", "no"),
+    ("Yes, pick up the red block.", None),  # a command in it: not only an answer
+    ("yesterday", None), ("", None), ("yes no", None),
+])
+def test_spoken_answer_reads_a_free_transcript(transcript, answer):
+    """How the Whisper backend hears the answer to a read-back question (it has no grammar to constrain it)."""
+    from vla_ros.speech.recognizer import spoken_answer
+
+    assert spoken_answer(load_vocabulary(), transcript) == answer
 
 
 @pytest.mark.parametrize("voice", ["en-us", "en-gb"])

@@ -4,7 +4,8 @@ Starts the sim node and the grounding node, takes the task the sim draws (or --c
 command topic like a user would, waits for the grounding result, and saves what the robot "sees"
 (overlay with mask / box / score) under runs/demo/. Prints a JSON line per episode.
 With --speak the command is not typed: espeak-ng says it, the audio streams over the audio topic into
-the speech node, and the speech node's command is what grounding acts on.
+the speech node, the node reads it back (the default) and the demo answers "yes" if that is what it said, and the
+speech node's command is what grounding acts on.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from vla_ros.image_conversion import image_to_numpy
 from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.process_graph import spin_until, start_node
 from vla_ros.topics import TOPICS
+from vla_ros.vocabulary import load_vocabulary
 
 
 FINAL = ("found", "not_found", "not_understood")
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="vla_demo_"))
+    vocab = load_vocabulary()
 
     rclpy.init()
     node = rclpy.create_node("vla_demo")
@@ -79,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
                 spin_until(node, lambda: heard or got["speech"], 30, f"the speech node's answer to {command!r}", procs)
                 spin_until(node, lambda: got["speech"], 5, "the speech status", procs)
                 speech = json.loads(got["speech"][-1].data)
+                if speech["event"] == "asked":  # read back (the default): answer the question like a user would
+                    print(json.dumps({"episode": episode, "said": command, "asked": speech["question"]}), flush=True)
+                    got["speech"].clear()
+                    meant = vocab.render(vocab.parse(command))  # the question reads the command back in canonical words
+                    say(node, audio_pub, "yes" if speech["question"] == meant else "no")
+                    spin_until(node, lambda: heard or got["speech"], 30, "the speech node's answer to the yes", procs)
+                    spin_until(node, lambda: got["speech"], 5, "the speech status", procs)
+                    speech = json.loads(got["speech"][-1].data)
                 if not heard:
                     print(json.dumps({"episode": episode, "said": command, "speech": speech["reason"]}), flush=True)
                     continue

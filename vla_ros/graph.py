@@ -8,7 +8,7 @@ each one sets.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -16,6 +16,8 @@ import yaml
 from vla_ros.topics import TOPICS
 
 PARAMS_FILE = "vla_ros.yaml"
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("audio_source", "topic", "speech audio: topic, microphone or a WAV file path", {"speech": "source"}),
     LaunchArg("speech_whisper_check", "", "speech: CTranslate2 Whisper directory that double-checks each spoken command ('' = none)",
               {"speech": "whisper_check_model"}),
+    LaunchArg("speech_confirm_always", "", "speech: true = read back every moving command and act on a spoken 'yes' "
+              "(the params file's default), false = hands-free ('' = the params file)", {"speech": "confirm_always"}),
     LaunchArg("grounding", "true", "start the grounding node"),
     LaunchArg("speech", "false", "start the speech node"),
     LaunchArg("sim", "true", "start the simulated robot (sim launch only)"),
@@ -91,10 +95,25 @@ def write_overrides(node: str, overrides: dict[str, object], directory: Path) ->
     return path
 
 
-def parameter_overrides(node: str, values: dict[str, str]) -> dict[str, str]:
-    """Node parameters set by launch-argument values (only those the caller gave)."""
-    out: dict[str, str] = {}
+def parameter_overrides(node: str, values: dict[str, str]) -> dict[str, object]:
+    """Node parameters set by launch-argument values (only those the caller gave), typed like the parameter: a launch
+    argument is always a string, and ROS refuses "false" for a bool parameter."""
+    out: dict[str, object] = {}
     for arg in LAUNCH_ARGS:
         if node in arg.sets and arg.name in values and values[arg.name] != "":
-            out[arg.sets[node]] = values[arg.name]
+            out[arg.sets[node]] = typed_value(node, arg.sets[node], values[arg.name])
     return out
+
+
+def typed_value(node: str, parameter: str, value: str) -> object:
+    """`value` as the type of `parameter`'s default in the node's parameter dataclass; a clear error if it is not one."""
+    default = next(f.default for f in fields(node_spec(node).load_params_class()) if f.name == parameter)
+    if isinstance(default, bool):
+        word = value.strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise ValueError(f"{parameter}:={value!r} is not a bool (true/false)")
+        return word in TRUE_WORDS
+    try:
+        return type(default)(value)
+    except ValueError as exc:
+        raise ValueError(f"{parameter}:={value!r} is not a {type(default).__name__}") from exc

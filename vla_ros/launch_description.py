@@ -9,12 +9,12 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
-from vla_ros.graph import LAUNCH_ARGS, NODES, PARAMS_FILE, parameter_overrides, write_overrides
+from vla_ros.graph import LAUNCH_ARGS, NODES, PARAMS_FILE, TRUE_WORDS, parameter_overrides, write_overrides
 from vla_ros.paths import share_dir
 
 
 def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    return value.strip().lower() in TRUE_WORDS
 
 
 def _nodes(context: LaunchContext, sim: bool) -> list:

@@ -11,12 +11,16 @@ Utterance boundaries: `segmentation` = vad (energy voice-activity detection) or 
 A recognised command is published in canonical vocabulary form; silence, noise, out-of-grammar speech
 or a low-confidence decode publishes nothing on the command topic and "not understood: ..." on the
 status topic (JSON: text, hypothesis, confidence, word_fit, whisper_heard, whisper_margin, latency_s, audio_s, rtf,
-event, question). With a Whisper check, a command the two recognisers heard differently is "unsure": nothing is
+event, question, spoken). With a Whisper check, a command the two recognisers heard differently is "unsure": nothing is
 published, the status asks (event "asked", question = the command), and a spoken "yes" within `confirm_timeout_s`
-publishes it (event "confirmed"; speech/confirmation.py). `confirm_always` asks so before every moving command.
+publishes it (event "confirmed"; speech/confirmation.py). `confirm_always` (the default) asks so before every moving
+command: read back, the one setting measured with 0 false moving commands (benchmarks/results/speech.confirm_always.md).
+`speak_questions` says each question aloud (espeak-ng on `speaker_device`; speech/speaker.py) and, with VAD, ignores
+the input while the robot talks so it does not hear itself; the status says whether it was said ("spoken").
 """
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -62,8 +66,12 @@ class SpeechParams:
                                                  "than its own transcript (any stop word agrees)")
     confirm_timeout_s: float = param(8.0, "how long a spoken 'yes' may confirm a command awaiting one, s (0 = never ask: "
                                           "commands the Whisper check is unsure of are dropped)")
-    confirm_always: bool = param(False, "pocketsphinx: ask 'yes' before every moving command, not only unsure ones (no false "
-                                        "command from one-sound near misses; a second utterance per command; stops never wait)")
+    confirm_always: bool = param(True, "read back: every moving command waits for a spoken 'yes', not only unsure ones (no "
+                                       "false command from one-sound near misses; a second utterance per command; stops never "
+                                       "wait). false: hands-free, see benchmarks/results/speech.md for its false commands")
+    speak_questions: bool = param(True, "say each question aloud (espeak-ng on speaker_device) and ignore the audio input "
+                                        "while speaking (vad); without an output device it warns and the status still asks")
+    speaker_device: str = param("", "speak_questions: sounddevice output index or name substring ('' = default)")
     grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
                                           "path for near-miss speech to become a command)")
     phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
@@ -86,8 +94,9 @@ class SpeechParams:
             raise ValueError("phone_insertion_penalty must be > 0")
         if self.confirm_timeout_s < 0.0:
             raise ValueError("confirm_timeout_s must be >= 0 (0 = never ask to confirm)")
-        if self.confirm_always and (self.confirm_timeout_s <= 0.0 or self.backend != "pocketsphinx"):
-            raise ValueError("confirm_always needs confirm_timeout_s > 0 and the pocketsphinx backend (it hears the 'yes')")
+        if self.confirm_always and self.confirm_timeout_s <= 0.0:
+            raise ValueError("confirm_always needs confirm_timeout_s > 0 (the time a spoken 'yes' may take); "
+                             "set confirm_always: false for hands-free commands")
         if self.whisper_check_model and self.backend != "pocketsphinx":
             raise ValueError("whisper_check_model double-checks the pocketsphinx backend; the whisper backend needs no check")
 
@@ -102,6 +111,7 @@ class SpeechNode(ModelNode):
         self.handles: list[Any] = []
         self.mic: Any = None
         self.mic_thread: threading.Thread | None = None
+        self.speaker: Any = None
 
     # ---------------------------------------------------------------- lifecycle
     def load(self) -> None:
@@ -118,6 +128,7 @@ class SpeechNode(ModelNode):
         if self.p.confirm_always and not self.recognizer.vocab.yes_words:
             raise ValueError("confirm_always needs a yes word (yes_words in the vocabulary)")
         self.confirmation = Confirmation(self.p.confirm_timeout_s)
+        self.speaker = self.open_speaker() if self.p.speak_questions and self.p.confirm_timeout_s > 0 else None
         missing = getattr(self.recognizer, "words_without_reference", [])
         if missing:
             self.get_logger().warning(f"no word-fit reference for {missing}: judged against the reference's fallback; "
@@ -125,6 +136,17 @@ class SpeechNode(ModelNode):
         self.pub_command = self.create_lifecycle_publisher(String, self.p.command_topic, 10)
         self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
         self.get_logger().info(f"speech backend {self.p.backend}, source {self.p.source}, {self.p.segmentation}")
+
+    def open_speaker(self) -> Any:
+        """The robot's voice, or None with a warning: a robot without a loudspeaker still asks on the status topic."""
+        from vla_ros.speech.speaker import Speaker, sounddevice_player
+
+        device = int(self.p.speaker_device) if self.p.speaker_device.isdigit() else (self.p.speaker_device or None)
+        try:
+            return Speaker(sounddevice_player(device)).open()
+        except RuntimeError as exc:
+            self.get_logger().warning(f"questions are not said aloud, only asked on {self.p.status_topic}: {exc}")
+            return None
 
     def start(self) -> None:
         if self.p.source == "topic":
@@ -160,6 +182,7 @@ class SpeechNode(ModelNode):
     def make_segmenter(self, rate: int) -> Any:
         from vla_ros.speech.vad import EnergyVad, PushToTalk
 
+        self.segmenter_rate = rate
         return EnergyVad(rate) if self.p.segmentation == "vad" else PushToTalk(rate)
 
     # ---------------------------------------------------------------- audio in
@@ -209,6 +232,10 @@ class SpeechNode(ModelNode):
 
     def feed(self, chunk: np.ndarray) -> None:
         with self.lock:
+            if self.p.segmentation == "vad" and self.speaker is not None and self.speaker.speaking():
+                # Half duplex: the microphone hears the robot's own question. Push-to-talk users choose when to talk.
+                self.segmenter = self.make_segmenter(self.segmenter_rate)  # no half utterance of the robot's voice
+                return
             utterances = self.segmenter.feed(chunk)
         self.decode(utterances)
 
@@ -226,8 +253,22 @@ class SpeechNode(ModelNode):
                                        f"(confidence {result.confidence})")
             else:
                 self.get_logger().info(result.reason)
+            spoken = self.say_question(outcome.question) if outcome.question else None
             self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source,
-                                                 "event": outcome.event, "question": outcome.question}))
+                                                 "event": outcome.event, "question": outcome.question, "spoken": spoken}))
+
+    def say_question(self, question: str) -> bool:
+        """Say it aloud; False (logged) when there is no voice or playing failed: the status still asks."""
+        from vla_ros.speech.confirmation import spoken_question
+
+        if self.speaker is None:
+            return False
+        try:
+            self.speaker.say(spoken_question(question, self.recognizer.vocab.yes_words[0]))
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # a failing loudspeaker must not stop listening
+            self.get_logger().error(f"could not say the question: {exc}")
+            return False
+        return True
 
 
 def main() -> int:

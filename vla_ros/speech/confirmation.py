@@ -8,7 +8,7 @@ says "yes" within `timeout_s`. Anything else (a "no", silence past the timeout, 
 a new command or a stop is obeyed as usual. No rclpy here: the speech node feeds results in and publishes what
 `resolve` returns.
 
-`ask_first` (confirm every moving command, "read back"): for robots where no false command is acceptable. A one-sound
+`ask_first` (confirm every moving command, "read back"; the speech node's default, `confirm_always`). A one-sound
 near miss that both recognisers hear as a command ("pick up the yellow cloth" -> "... block") can only be caught by
 the person who said it; the price is a second utterance for every command. Stops are never held back.
 """
@@ -32,6 +32,11 @@ class Outcome:
 def confirm_hint(yes_word: str) -> str:
     """How a held-back command's reason tells the user to confirm it (the recogniser's unsure ones too)."""
     return f"say {yes_word!r} to confirm"
+
+
+def spoken_question(command: str, yes_word: str) -> str:
+    """What the robot says aloud when it asks (speaker.py): the command read back and the word that confirms it."""
+    return f"{command}? Say {yes_word} to confirm."
 
 
 def ask_first(result: SpeechResult, yes_word: str) -> SpeechResult:

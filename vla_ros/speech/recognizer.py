@@ -47,6 +47,16 @@ def judge(vocab: Vocabulary, hypothesis: str, confidence: float | None, latency_
     return understood(vocab.render(parsed), hypothesis, confidence, latency_s, audio_s)
 
 
+def spoken_answer(vocab: Vocabulary, transcript: str) -> str | None:
+    """"yes" / "no" when a free transcript is only answer words (and fillers: "Yes, please."), else None. A transcript
+    that also names a command is a command, not an answer."""
+    words = [w for w in tokenize(transcript) if w not in vocab.fillers]
+    for answer, answer_words in (("yes", vocab.yes_words), ("no", vocab.no_words)):
+        if words and answer_words and all(w in answer_words for w in words):
+            return answer
+    return None
+
+
 def confidence_from_score(score_per_frame: float, scale: float = 100.0) -> float:
     """Pocketsphinx path score per speech frame -> (0, 1].
 
@@ -305,11 +315,16 @@ class WhisperRecognizer:
         return lambda audio: (pipe({"raw": audio, "sampling_rate": RECOGNIZER_RATE})["text"], None)
 
     def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE, expect_answer: bool = False) -> SpeechResult:
-        """`expect_answer` changes nothing here: this backend never asks to confirm (it has no second opinion)."""
+        """`expect_answer`: a question is open (read-back, confirm_always), so a transcript of only "yes" / "no" words
+        is that answer; this backend never leaves a command unsure by itself (it has no second opinion)."""
         start = time.perf_counter()
         pcm = resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE)
         text, confidence = self._transcribe(int16_to_float(pcm))
-        return judge(self.vocab, text, confidence, time.perf_counter() - start, audio.size / sample_rate)
+        latency, audio_s = time.perf_counter() - start, audio.size / sample_rate
+        answer = spoken_answer(self.vocab, text) if expect_answer else None
+        if answer is not None:
+            return SpeechResult(None, text, True, f"answer: {answer}", confidence, latency, audio_s, answer=answer)
+        return judge(self.vocab, text, confidence, latency, audio_s)
 
 
 def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocabulary | None = None,

@@ -1,4 +1,5 @@
-"""Speech made on demand with espeak-ng, for tests and benchmarks (real audio without recordings).
+"""Speech made on demand with espeak-ng: real audio for tests and benchmarks without recordings, and the robot's
+own voice when it reads a command back (speaker.py).
 
 espeak-ng is a Debian package (scripts/setup.sh installs it); without it this fails loudly rather
 than letting speech tests pass on nothing.
