@@ -12,3 +12,5 @@ for b in benchmarks/*_bench.py; do
   echo "== $b"
   python "$b" "$@"
 done
+echo "== benchmarks/speech_bench.py --confirm-always (read back: the speech node's default)"
+python benchmarks/speech_bench.py --confirm-always "$@"

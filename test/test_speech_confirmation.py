@@ -76,3 +76,11 @@ def test_timeout_zero_never_asks():
 ])
 def test_heard_same_command_compares_meaning_not_wording(hypothesis, heard, same):
     assert heard_same_command(load_vocabulary(), hypothesis, heard) is same
+
+
+def test_the_time_for_a_yes_starts_when_the_spoken_question_ends():
+    c = Confirmation(timeout_s=8.0)
+    c.answerable_from(50.0)  # no question open: nothing to start
+    c.resolve(UNSURE, now=0.0)
+    c.answerable_from(3.0)  # the question took 3 s to say
+    assert c.open_question(10.5) == "touch the yellow ball" and c.open_question(11.5) is None

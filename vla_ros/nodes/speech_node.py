@@ -264,7 +264,8 @@ class SpeechNode(ModelNode):
         if self.speaker is None:
             return False
         try:
-            self.speaker.say(spoken_question(question, self.recognizer.vocab.yes_words[0]))
+            duration = self.speaker.say(spoken_question(question, self.recognizer.vocab.yes_words[0]))
+            self.confirmation.answerable_from(time.monotonic() + duration)  # the time for a yes starts after the question
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # a failing loudspeaker must not stop listening
             self.get_logger().error(f"could not say the question: {exc}")
             return False

@@ -62,6 +62,11 @@ class Confirmation:
             self._question = None
         return self._question
 
+    def answerable_from(self, when: float) -> None:
+        """Start the open question's timeout at `when`: the end of the question said aloud, when the user can answer."""
+        if self._question is not None:
+            self._asked_at = max(self._asked_at, when)
+
     def resolve(self, result: SpeechResult, now: float) -> Outcome:
         """Feed one utterance's result (decoded with `expect_answer=open_question(now) is not None`)."""
         question, self._question = self.open_question(now), None  # every utterance closes the question
