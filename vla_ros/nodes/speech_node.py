@@ -72,6 +72,9 @@ class SpeechParams:
     speak_questions: bool = param(True, "say each question aloud (espeak-ng on speaker_device) and ignore the audio input "
                                         "while speaking (vad); without an output device it warns and the status still asks")
     speaker_device: str = param("", "speak_questions: sounddevice output index or name substring ('' = default)")
+    mute_while_speaking: bool = param(True, "speak_questions with vad: ignore the input while the robot talks (it would "
+                                            "hear itself; a stop said then is missed too). false for an echo-cancelled "
+                                            "input (e.g. PipeWire echo-cancel) or a headset")
     grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
                                           "path for near-miss speech to become a command)")
     phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
@@ -232,7 +235,8 @@ class SpeechNode(ModelNode):
 
     def feed(self, chunk: np.ndarray) -> None:
         with self.lock:
-            if self.p.segmentation == "vad" and self.speaker is not None and self.speaker.speaking():
+            if (self.p.mute_while_speaking and self.p.segmentation == "vad" and self.speaker is not None
+                    and self.speaker.speaking()):
                 # Half duplex: the microphone hears the robot's own question. Push-to-talk users choose when to talk.
                 self.segmenter = self.make_segmenter(self.segmenter_rate)  # no half utterance of the robot's voice
                 return
