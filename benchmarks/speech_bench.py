@@ -128,6 +128,12 @@ HELD_OUT_LABELS = {"held_out": "HELD-OUT (never used for tuning)",
                    "fresh_2": "FRESH 2 (written before the fourth rejection study, measured once at its end)",
                    "fresh_3": "FRESH 3 (written before the fifth rejection study, measured once at its end)",
                    "fresh_4": "FRESH 4 (written before the stop-alone rule was built, measured once with it)"}
+# Stops said the ways people say them, in more voices, speeds and noise than the commands: a missed stop is the worst
+# failure, so how often each form is obeyed is measured apart (the single words are also in the 600 command cases).
+STOP_FORMS = ("stop", "halt", "freeze", "stop stop", "stop stop stop", "stop it", "please stop", "halt halt", "freeze freeze")
+STOP_VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-scotland", "en-029", "en-us+m3")
+STOP_SPEEDS = (110, 130, 150, 175, 200)
+STOP_SNRS_DB = (None, 20.0, 10.0)
 CALIBRATION_SEED = 0
 CALIBRATION_PIPS = (1.0, 0.5, 0.3)
 THRESHOLD_GRID = tuple(round(0.40 + 0.01 * i, 2) for i in range(41))  # 0.40 .. 0.80
@@ -227,9 +233,31 @@ def audio_of(cases: list[Case]):
         yield case, audio, rate
 
 
+def stop_forms(recognizer, quick: bool) -> dict:
+    """Each of STOP_FORMS in every stop condition (noise rng seed 2): how many were obeyed, and how the rest were heard."""
+    rng = np.random.default_rng(2)
+    voices, speeds = (STOP_VOICES[:2], STOP_SPEEDS[1:2]) if quick else (STOP_VOICES, STOP_SPEEDS)
+    out = {"voices": list(voices), "speeds_wpm": list(speeds), "snr_db": [s for s in STOP_SNRS_DB if s], "forms": {}}
+    for form in tqdm(STOP_FORMS, desc="stop forms", unit="form"):
+        obeyed, missed = 0, []
+        for voice, speed, snr in product(voices, speeds, STOP_SNRS_DB):
+            audio, rate = synthesize(form, voice, speed)
+            audio = pad_silence(audio, rate)
+            if snr is not None:
+                audio = add_noise(audio, snr, rng)
+            result = recognizer.recognize(audio, rate)
+            if result.text == "stop":
+                obeyed += 1
+            else:
+                missed.append(f"{form!r} ({voice}, {speed}, {'clean' if snr is None else f'{snr:g} dB'}) -> {result.reason}")
+        out["forms"][form] = {"n": len(voices) * len(speeds) * len(STOP_SNRS_DB), "obeyed": obeyed, "missed": missed}
+    return out
+
+
 def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: float, min_word_fit: float,
         whisper_model: str = "", whisper_check: str = "", min_whisper_margin: float = -math.inf,
-        whisper_check_stops: bool = False, min_whisper_stop_margin: float = -math.inf, confirm_always: bool = False) -> dict:
+        whisper_check_stops: bool = False, min_whisper_stop_margin: float = -math.inf, confirm_always: bool = False,
+        max_speech_beside_stop_s: float | None = PocketsphinxRecognizer.DEFAULT_MAX_SPEECH_BESIDE_STOP_S) -> dict:
     vocab = load_vocabulary()
     if whisper_model:
         recognizer = make_recognizer("whisper", whisper_model, vocab)
@@ -238,7 +266,8 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
                                             phone_insertion_penalty=pip, min_word_fit=min_word_fit,
                                             whisper_check=WhisperCheck(whisper_check, vocab) if whisper_check else None,
                                             min_whisper_margin=min_whisper_margin, whisper_check_stops=whisper_check_stops,
-                                            min_whisper_stop_margin=min_whisper_stop_margin)
+                                            min_whisper_stop_margin=min_whisper_stop_margin,
+                                            max_speech_beside_stop_s=max_speech_beside_stop_s)
     cases, voices, speeds = make_cases(vocab, quick)
     # Only the Whisper check leaves a command unsure; confirm_always asks before every moving command.
     asks = (bool(whisper_check) or confirm_always) and bool(vocab.yes_words)
@@ -266,6 +295,8 @@ def run(quick: bool, min_confidence: float, min_stop_confidence: float, pip: flo
         f", stops too: min_whisper_stop_margin {min_whisper_stop_margin}" if whisper_check_stops else ", stops unchecked") +
         f"; {whisper_check})" if whisper_check else "") + (", every moving command confirmed by a spoken yes" if confirm_always else "")
     summary["confirm_always"] = confirm_always
+    summary["max_speech_beside_stop_s"] = max_speech_beside_stop_s
+    summary["stops"] = stop_forms(recognizer, quick)
     summary["phone_insertion_penalty"] = pip
     summary["min_word_fit"] = min_word_fit
     summary["word_fit_reference"] = recognizer.word_fit_reference.source if recognizer.word_fit_reference else None
@@ -285,7 +316,7 @@ def accepted(row: dict, thresholds: Thresholds, stop_words) -> str | None:
     """The command the recogniser would publish at these thresholds (rows decoded with both at their minimum)."""
     if row["text"] is None:
         return None
-    if row["hypothesis"] in stop_words:  # stop words keep their own threshold, applied while decoding, and skip word fit
+    if all(w in stop_words for w in row["hypothesis"].split()):  # stop words keep their own threshold, applied while decoding, and skip word fit
         return row["text"]
     min_confidence, min_word_fit = thresholds
     fits = row["word_fit"] is None or row["word_fit"] >= min_word_fit
@@ -572,6 +603,14 @@ def markdown(s: dict) -> str:
                 lines += [f"{what} on the {label.split(' (')[0]} sentences:", "", *(f"- {e}" for e in s[name][key]), ""]
     if s["failures"]:
         lines += ["Missed commands:", "", *(f"- {f}" for f in s["failures"][:30]), ""]
+    if "stops" in s:
+        st = s["stops"]
+        lines += [f"Stops, said the ways people say them (espeak-ng voices {', '.join(st['voices'])} at "
+                  f"{', '.join(map(str, st['speeds_wpm']))} wpm; clean and white noise at {', '.join(f'{x:g}' for x in st['snr_db'])} dB SNR; "
+                  f"noise seed 2; a stop must be said alone: max_speech_beside_stop_s {s.get('max_speech_beside_stop_s')}):", "",
+                  "| said | obeyed |", "|---|---|",
+                  *(f"| {form} | {f['obeyed']} / {f['n']} |" for form, f in st["forms"].items()), "",
+                  "Missed stops:", "", *(f"- {m}" for f in st["forms"].values() for m in f["missed"]), ""]
     return "\n".join(lines)
 
 
@@ -594,6 +633,8 @@ def main() -> None:
     parser.add_argument("--whisper-check-stops", action="store_true", help="let Whisper check stops too "
                         "(results/speech.whisper_check_stops.{json,md})")
     parser.add_argument("--min-whisper-stop-margin", type=float, default=PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_STOP_MARGIN)
+    parser.add_argument("--max-speech-beside-stop-s", type=float, default=PocketsphinxRecognizer.DEFAULT_MAX_SPEECH_BESIDE_STOP_S,
+                        help="a stop is said alone: drop a stop word with more other speech beside it (< 0: off)")
     parser.add_argument("--confirm-always", action="store_true", help="ask for a spoken 'yes' before every moving command "
                         "(results/speech[.whisper_check].confirm_always.{json,md})")
     parser.add_argument("--calibrate-whisper-check", default="", metavar="DIR", help="choose min_whisper_margin with this model")
@@ -618,7 +659,7 @@ def main() -> None:
         return
     summary = run(args.quick, args.min_confidence, args.min_stop_confidence, args.pip, args.min_word_fit, args.whisper_model,
                   args.whisper_check, args.min_whisper_margin, args.whisper_check_stops, args.min_whisper_stop_margin,
-                  args.confirm_always)
+                  args.confirm_always, args.max_speech_beside_stop_s if args.max_speech_beside_stop_s >= 0 else None)
     summary["wall_s"] = time.perf_counter() - start
     summary["command"] = "python benchmarks/speech_bench.py " + " ".join(sys.argv[1:])
     name = ("speech.whisper" if args.whisper_model else "speech" if not args.whisper_check

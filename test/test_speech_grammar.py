@@ -57,6 +57,15 @@ def test_every_vocabulary_command_and_stop_word_is_sayable(vocab, grammar, fsg):
         assert fsg.accept(word) and vocab.parse(word).is_stop
 
 
+def test_only_the_canonical_stop_word_may_be_repeated(vocab, grammar, fsg):
+    """"stop stop" is how people say it when it matters; "halt halt halt" would be a path for chit-chat."""
+    first, second = vocab.stop_words[:2]
+    for said in (f"{first} {first}", f"{first} {first} {first}"):
+        assert fsg.accept(said) and said in set(grammar.sentences()) and vocab.parse(said).is_stop
+    for said in (f"{second} {second}", f"{first} {first} {first} {first}", f"{first} {second}"):
+        assert not fsg.accept(said), said
+
+
 @pytest.mark.parametrize("text", ["lift the", "pick up the blue", "push the red ball", "what is the weather like today", "stop the"])
 def test_grammar_rejects_incomplete_and_other_sentences(fsg, text):
     assert not fsg.accept(text)

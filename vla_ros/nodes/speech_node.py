@@ -64,6 +64,8 @@ class SpeechParams:
                                              "'stop', but a stop can then be missed; off: every stop is obeyed)")
     min_whisper_stop_margin: float = param(-8.5, "whisper_check_stops: drop a stop Whisper finds this many nats less likely "
                                                  "than its own transcript (any stop word agrees)")
+    max_speech_beside_stop_s: float = param(0.15, "pocketsphinx: a stop must be said alone; drop a stop word with more than "
+                                                  "this much other speech as loud beside it, s (chit-chat heard as 'stop'; < 0 = off)")
     confirm_timeout_s: float = param(8.0, "how long a spoken 'yes' may confirm a command awaiting one, s (0 = never ask: "
                                           "commands the Whisper check is unsure of are dropped)")
     confirm_always: bool = param(True, "read back: every moving command waits for a spoken 'yes', not only unsure ones (no "
@@ -127,7 +129,9 @@ class SpeechNode(ModelNode):
                                           min_word_fit=self.p.min_word_fit, word_fit_reference=self.p.word_fit_reference,
                                           synonyms=self.p.grammar_synonyms, whisper_check_model=self.p.whisper_check_model,
                                           min_whisper_margin=self.p.min_whisper_margin, whisper_check_stops=self.p.whisper_check_stops,
-                                          min_whisper_stop_margin=self.p.min_whisper_stop_margin)
+                                          min_whisper_stop_margin=self.p.min_whisper_stop_margin,
+                                          max_speech_beside_stop_s=self.p.max_speech_beside_stop_s
+                                          if self.p.max_speech_beside_stop_s >= 0 else None)
         if self.p.confirm_always and not self.recognizer.vocab.yes_words:
             raise ValueError("confirm_always needs a yes word (yes_words in the vocabulary)")
         self.confirmation = Confirmation(self.p.confirm_timeout_s)

@@ -59,6 +59,16 @@ class CommandGrammar:
     def _direction_phrases(self) -> list[str]:
         return [p for w in self.direction_words() for p in (w, f"to the {w}")]
 
+    def stop_phrases(self, jsgf: bool = False) -> list[str]:
+        """Every stop word alone, and the first (canonical) one said up to three times: people repeat "stop" when it
+        matters, and one stop word forced over "stop stop" scores too low to be heard. Only the canonical word repeats:
+        "halt halt halt" becomes a path that chit-chat is forced onto (speech.oog_rejection.md, sixth study)."""
+        if not self.vocab.stop_words:
+            return []
+        first, *others = self.vocab.stop_words
+        repeated = [f"{first} [{first} [{first}]]"] if jsgf else [first, f"{first} {first}", f"{first} {first} {first}"]
+        return [*repeated, *others]
+
     def answer_words(self) -> list[str]:
         """The spoken answers to "did you mean ...?" (yes first), from the vocabulary."""
         return [*self.vocab.yes_words, *self.vocab.no_words]
@@ -71,7 +81,7 @@ class CommandGrammar:
             "#JSGF V1.0;",
             f"grammar {self.name};",
             "public <command> = " + _alternatives(["<stop>", *answer, *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
-            "<stop> = " + _alternatives(self.vocab.stop_words) + ";",
+            "<stop> = " + _alternatives(self.stop_phrases(jsgf=True)) + ";",
             *(["<answer> = " + _alternatives(self.answer_words()) + ";"] if answer else []),
             "<object> = the <color> <shape>;",
             "<color> = " + _alternatives(self.color_words()) + ";",
@@ -89,7 +99,7 @@ class CommandGrammar:
 
     def sentences(self) -> Iterator[str]:
         """Every sentence `jsgf()` accepts, enumerated (a few hundred for the shipped vocabulary)."""
-        yield from self.vocab.stop_words
+        yield from self.stop_phrases()
         for verb in self.vocab.verbs:
             tails = self._direction_phrases() if verb.needs_direction else [""]
             for phrase, color, shape, tail in product(self.verb_phrases(verb), self.color_words(), self.shape_words(), tails):

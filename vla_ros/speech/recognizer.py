@@ -19,6 +19,7 @@ from vla_ros.speech.audio import RECOGNIZER_RATE, int16_to_float, resample
 from vla_ros.speech.confirmation import confirm_hint
 from vla_ros.speech.grammar import FILLER_WORDS, CommandGrammar, whisper_prompt
 from vla_ros.speech.result import UNSURE, SpeechResult, not_understood, understood
+from vla_ros.speech.stop_alone import speech_beside_stop_s
 from vla_ros.speech.whisper_check import WhisperCheck, heard_same_command, load_ct2_whisper
 from vla_ros.speech.word_fit import WordFit, WordFitReference, score_per_frame
 from vla_ros.vocabulary import ParseError, Vocabulary, load_vocabulary, tokenize
@@ -98,6 +99,9 @@ class PocketsphinxRecognizer:
     `min_whisper_stop_margin`): it removes chit-chat heard as "stop", but a missed stop is worse than a false one.
     `synonyms` lets speech use the vocabulary's synonyms too (grammar.py: off by default, they cost
     false commands).
+    A stop must be said alone (`max_speech_beside_stop_s`, stop_alone.py): chit-chat heard as a stop word has its
+    other words beside it, a real stop has nothing as loud beside it (None: off). The grammar lets the canonical
+    stop word be said up to three times ("stop stop"), as people do when it matters.
     Digital silence (exact zeros, as TTS, files and some drivers produce) leaves pocketsphinx's noise
     and CMN estimates nothing to work with and costs whole commands, so a fixed-seed noise floor of
     `noise_floor_lsb` (10 LSB: about -70 dBFS, a quiet microphone's self-noise) is added first.
@@ -111,6 +115,9 @@ class PocketsphinxRecognizer:
     # Calibrated by `benchmarks/speech_bench.py --calibrate-whisper-check` (benchmarks/results/speech.whisper_check_calibration.md).
     DEFAULT_MIN_WHISPER_MARGIN = -6.5
     DEFAULT_MIN_WHISPER_STOP_MARGIN = -8.5
+    # Chosen on real stops only (speech.oog_rejection.md, sixth study): at most 0.02 s beside 282 single stop words in 6
+    # voices x 5 speeds x 3 noise levels; 0.15 s leaves room for a breath or a room's echo.
+    DEFAULT_MAX_SPEECH_BESIDE_STOP_S = 0.15
 
     def __init__(
         self,
@@ -128,6 +135,7 @@ class PocketsphinxRecognizer:
         min_whisper_margin: float = DEFAULT_MIN_WHISPER_MARGIN,
         whisper_check_stops: bool = False,
         min_whisper_stop_margin: float = DEFAULT_MIN_WHISPER_STOP_MARGIN,
+        max_speech_beside_stop_s: float | None = DEFAULT_MAX_SPEECH_BESIDE_STOP_S,
     ) -> None:
         from pocketsphinx import Config, Decoder
 
@@ -167,6 +175,7 @@ class PocketsphinxRecognizer:
         self.min_whisper_margin = min_whisper_margin
         self.whisper_check_stops = whisper_check_stops
         self.min_whisper_stop_margin = min_whisper_stop_margin
+        self.max_speech_beside_stop_s = max_speech_beside_stop_s
         self._lock = threading.Lock()  # one decoder: a microphone thread and a topic callback may both call
 
     def recognize(self, audio: np.ndarray, sample_rate: int = RECOGNIZER_RATE, expect_answer: bool = False) -> SpeechResult:
@@ -181,7 +190,7 @@ class PocketsphinxRecognizer:
         pcm = self._with_noise_floor(resample(np.asarray(audio, dtype=np.int16), sample_rate, RECOGNIZER_RATE))
         search = "commands_or_answer" if expect_answer else "commands"
         with self._lock:
-            hypothesis, confidence, words = self._decode(pcm, search)
+            hypothesis, confidence, words, spans = self._decode(pcm, search)
         latency = time.perf_counter() - start
         is_answer = expect_answer and hypothesis in self.grammar.answer_words()
         fit = self.word_fit_reference.worst(words, FILLER_WORDS) if self.word_fit_reference and hypothesis and not is_answer else None
@@ -189,7 +198,7 @@ class PocketsphinxRecognizer:
         if hypothesis and not self._fsgs[search].accept(hypothesis):
             return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s, margin), words
         # Answers, like stops, are one short word: they share the stop threshold and skip the word check.
-        is_stop = hypothesis in self.vocab.stop_words
+        is_stop = bool(hypothesis) and all(w in self.vocab.stop_words for w in hypothesis.split())
         threshold = self.min_stop_confidence if is_stop or is_answer else self.min_confidence
         if confidence is not None and confidence < threshold:
             return not_understood(f"low confidence {confidence:.2f} < {threshold:.2f} for {hypothesis!r}",
@@ -198,6 +207,11 @@ class PocketsphinxRecognizer:
         # than a false one (the robot holds still).
         if fit is not None and not is_stop and fit.margin < self.min_word_fit:
             return not_understood(self._misfit_reason(fit, hypothesis), hypothesis, confidence, latency, audio_s, margin), words
+        if is_stop and self.max_speech_beside_stop_s is not None:
+            beside = speech_beside_stop_s(pcm, [(start, end) for _, start, end in spans])
+            if beside > self.max_speech_beside_stop_s:
+                return not_understood(f"{beside:.2f} s of other speech beside {hypothesis!r} (> {self.max_speech_beside_stop_s:.2f} s; "
+                                      "a stop is said alone)", hypothesis, confidence, latency, audio_s, margin), words
         if is_answer:
             return self._answer(hypothesis, confidence, pcm, start, audio_s), words
         result = replace(judge(self.vocab, hypothesis, confidence, latency, audio_s), word_fit=margin)
@@ -242,18 +256,20 @@ class PocketsphinxRecognizer:
         return (f"{fit.word!r} does not fit the audio (word fit {fit.margin:.2f} < {self.min_word_fit:.2f}; "
                 f"another word was probably said) in {hypothesis!r}")
 
-    def _decode(self, pcm: np.ndarray, search: str) -> tuple[str, float | None, list[tuple[str, float]]]:
+    def _decode(self, pcm: np.ndarray, search: str) -> tuple[str, float | None, list[tuple[str, float]], list[tuple[str, int, int]]]:
+        """Hypothesis, confidence, each word's log score per frame, and each word's (first, last) frame."""
         self._decoder.activate_search(search)
         self._decoder.start_utt()
         self._decoder.process_raw(pcm.tobytes(), full_utt=True)
         self._decoder.end_utt()
         hyp = self._decoder.hyp()
         if hyp is None or not hyp.hypstr:
-            return "", None, []
+            return "", None, [], []
         segments = [s for s in self._decoder.seg() if s.word[0] not in "<["]  # no silence / noise fillers
         words = [(s.word.split("(")[0], score_per_frame(s.ascore, s.end_frame - s.start_frame + 1)) for s in segments]
         speech_frames = sum(s.end_frame - s.start_frame + 1 for s in segments)
-        return hyp.hypstr, confidence_from_score(self._logmath.log(hyp.score) / max(speech_frames, 1)), words
+        spans = [(word, s.start_frame, s.end_frame) for (word, _), s in zip(words, segments)]
+        return hyp.hypstr, confidence_from_score(self._logmath.log(hyp.score) / max(speech_frames, 1)), words, spans
 
     def _with_noise_floor(self, pcm: np.ndarray) -> np.ndarray:
         if self.noise_floor_lsb <= 0:
@@ -336,7 +352,8 @@ def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocab
                     word_fit_reference: str | None = "", synonyms: bool = False, whisper_check_model: str = "",
                     min_whisper_margin: float = PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_MARGIN,
                     whisper_check_stops: bool = False,
-                    min_whisper_stop_margin: float = PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_STOP_MARGIN) -> Recognizer:
+                    min_whisper_stop_margin: float = PocketsphinxRecognizer.DEFAULT_MIN_WHISPER_STOP_MARGIN,
+                    max_speech_beside_stop_s: float | None = PocketsphinxRecognizer.DEFAULT_MAX_SPEECH_BESIDE_STOP_S) -> Recognizer:
     """The recogniser a node or the CLI asked for by name.
 
     `whisper_check_model`: a CTranslate2 Whisper directory that double-checks pocketsphinx's commands ("" = none).
@@ -348,7 +365,8 @@ def make_recognizer(backend: str = "pocketsphinx", model: str = "", vocab: Vocab
                                       phone_insertion_penalty=phone_insertion_penalty, min_word_fit=min_word_fit,
                                       word_fit_reference=word_fit_reference, synonyms=synonyms,
                                       whisper_check=check, min_whisper_margin=min_whisper_margin,
-                                      whisper_check_stops=whisper_check_stops, min_whisper_stop_margin=min_whisper_stop_margin)
+                                      whisper_check_stops=whisper_check_stops, min_whisper_stop_margin=min_whisper_stop_margin,
+                                      max_speech_beside_stop_s=max_speech_beside_stop_s)
     if backend == "whisper":
         if not model:
             raise ValueError("the whisper backend needs a model (local directory or model id)")
