@@ -112,6 +112,7 @@ class SpeechNode(ModelNode):
         self.p = declare_params(self, SpeechParams)
         self.recognizer: Any = None
         self.segmenter: Any = None
+        self.segmenter_rate = 0  # the audio rate the segmenter was made for (a fresh one replaces it after the robot speaks)
         self.lock = threading.Lock()
         self.handles: list[Any] = []
         self.mic: Any = None
