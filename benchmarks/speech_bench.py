@@ -172,6 +172,13 @@ def compact_row(row: dict) -> list:
             for k in ROW_FIELDS]
 
 
+def spoken(text: str, voice: str, speed: int, snr_db: float | None, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """One utterance as the benchmark hears it: espeak-ng, a VAD's silence around it, white noise at `snr_db` (None: clean)."""
+    audio, rate = synthesize(text, voice, speed)
+    audio = pad_silence(audio, rate)
+    return (audio if snr_db is None else add_noise(audio, snr_db, rng)), rate
+
+
 def next_turn(recognizer, vocab, case: Case, audio: np.ndarray, rate: int, result, rng: np.random.Generator) -> dict:
     """What follows an utterance when the recogniser can ask "did you mean ...?" (speech/confirmation.py).
 
@@ -181,10 +188,7 @@ def next_turn(recognizer, vocab, case: Case, audio: np.ndarray, rate: int, resul
     """
     out = {}
     if case.expected is not None and result.confirm == case.expected:
-        yes, yes_rate = synthesize(vocab.yes_words[0], case.voice, case.speed)
-        yes = pad_silence(yes, yes_rate)
-        if case.noisy:
-            yes = add_noise(yes, SNR_DB, rng)
+        yes, yes_rate = spoken(vocab.yes_words[0], case.voice, case.speed, SNR_DB if case.noisy else None, rng)
         out["confirmed"] = recognizer.recognize(yes, yes_rate, expect_answer=True).answer == "yes"
     if case.expected is None:
         out["false_yes"] = recognizer.recognize(audio, rate, expect_answer=True).answer == "yes"
@@ -226,11 +230,7 @@ def audio_of(cases: list[Case]):
     """(case, audio, rate) for every case; the noise rng runs in case order, so every run hears the same audio."""
     rng = np.random.default_rng(0)
     for case in cases:
-        audio, rate = synthesize(case.said, case.voice, case.speed)
-        audio = pad_silence(audio, rate)
-        if case.noisy:
-            audio = add_noise(audio, SNR_DB, rng)
-        yield case, audio, rate
+        yield case, *spoken(case.said, case.voice, case.speed, SNR_DB if case.noisy else None, rng)
 
 
 def stop_forms(recognizer, quick: bool) -> dict:
@@ -241,11 +241,7 @@ def stop_forms(recognizer, quick: bool) -> dict:
     for form in tqdm(STOP_FORMS, desc="stop forms", unit="form"):
         obeyed, missed = 0, []
         for voice, speed, snr in product(voices, speeds, STOP_SNRS_DB):
-            audio, rate = synthesize(form, voice, speed)
-            audio = pad_silence(audio, rate)
-            if snr is not None:
-                audio = add_noise(audio, snr, rng)
-            result = recognizer.recognize(audio, rate)
+            result = recognizer.recognize(*spoken(form, voice, speed, snr, rng))
             if result.text == "stop":
                 obeyed += 1
             else:
@@ -312,19 +308,19 @@ def split_halves(items: list[str], seed: int) -> tuple[set[str], set[str]]:
 Thresholds = tuple[float, float]  # (min_confidence, min_word_fit)
 
 
-def accepted(row: dict, thresholds: Thresholds, stop_words) -> str | None:
+def accepted(row: dict, thresholds: Thresholds, vocab) -> str | None:
     """The command the recogniser would publish at these thresholds (rows decoded with both at their minimum)."""
     if row["text"] is None:
         return None
-    if all(w in stop_words for w in row["hypothesis"].split()):  # stop words keep their own threshold, applied while decoding, and skip word fit
+    if vocab.only_stop_words(row["hypothesis"]):  # stop words keep their own threshold, applied while decoding, and skip word fit
         return row["text"]
     min_confidence, min_word_fit = thresholds
     fits = row["word_fit"] is None or row["word_fit"] >= min_word_fit
     return row["text"] if row["confidence"] >= min_confidence and fits else None
 
 
-def score(rows: list[dict], thresholds: Thresholds, stop_words, voices=(), speeds=()) -> dict:
-    published = [(r, accepted(r, thresholds, stop_words)) for r in rows]  # each row judged once
+def score(rows: list[dict], thresholds: Thresholds, vocab, voices=(), speeds=()) -> dict:
+    published = [(r, accepted(r, thresholds, vocab)) for r in rows]  # each row judged once
     cmd = [(r, p) for r, p in published if r["expected"] is not None]
     oog = [(r, p) for r, p in published if r["expected"] is None]
     false = [f"{said_as(r)} -> {p!r} "
@@ -342,7 +338,7 @@ def score(rows: list[dict], thresholds: Thresholds, stop_words, voices=(), speed
     return out
 
 
-def best_thresholds(rows: list[dict], stop_words) -> Thresholds | None:
+def best_thresholds(rows: list[dict], vocab) -> Thresholds | None:
     """The (min_confidence, min_word_fit) pair with 0 false moving commands on `rows` and the most commands right.
 
     Stop words are not judged by these thresholds (min_stop_confidence is fixed low: a missed stop is worse than a
@@ -353,9 +349,9 @@ def best_thresholds(rows: list[dict], stop_words) -> Thresholds | None:
     oog = [r for r in rows if r["expected"] is None]
     best, best_key = None, None
     for pair in product(THRESHOLD_GRID, WORD_FIT_GRID):
-        if any(accepted(r, pair, stop_words) is not None and r["hypothesis"] not in stop_words for r in oog):
+        if any(accepted(r, pair, vocab) is not None and not vocab.only_stop_words(r["hypothesis"]) for r in oog):
             continue
-        key = (sum(accepted(r, pair, stop_words) == r["expected"] for r in cmd), pair[1], pair[0])
+        key = (sum(accepted(r, pair, vocab) == r["expected"] for r in cmd), pair[1], pair[0])
         if best_key is None or key > best_key:
             best, best_key = pair, key
     return best
@@ -363,7 +359,6 @@ def best_thresholds(rows: list[dict], stop_words) -> Thresholds | None:
 
 def calibrate(pips: tuple[float, ...], seed: int, min_stop_confidence: float) -> dict:
     vocab = load_vocabulary()
-    stop_words = set(vocab.stop_words)
     cases, voices, speeds = make_cases(vocab, quick=False)
     cal_cmd, _ = split_halves(sorted({c.said for c in cases if c.expected is not None}), seed)
     cal_oog, _ = split_halves(sorted({c.said for c in cases if c.expected is None}), seed)
@@ -378,25 +373,25 @@ def calibrate(pips: tuple[float, ...], seed: int, min_stop_confidence: float) ->
             result = recognizer.recognize(audio, rate)
             rows.append({**case.__dict__, **result.as_dict()})
         halves = {"A": [r for r in rows if in_cal(r)], "B": [r for r in rows if not in_cal(r)]}
-        lowest = {k: best_thresholds(h, stop_words) for k, h in halves.items()}
+        lowest = {k: best_thresholds(h, vocab) for k, h in halves.items()}
         entry = {"pip": pip, "threshold_A": lowest["A"], "threshold_B": lowest["B"],
                  "latency_ms_mean": 1000 * float(np.mean([r["latency_s"] for r in rows])),
                  "latency_ms_p95": 1000 * float(np.percentile([r["latency_s"] for r in rows], 95)),
                  "rows": [{k: r[k] for k in ("said", "expected", "voice", "speed", "noisy", "text", "hypothesis", "confidence", "word_fit")} for r in rows]}
         if None not in lowest.values():
             # Each half scored at the threshold calibrated on the other half.
-            a_on_b = score(halves["B"], lowest["A"], stop_words, voices, speeds)
-            b_on_a = score(halves["A"], lowest["B"], stop_words, voices, speeds)
-            entry.update(calibration_A=score(halves["A"], lowest["A"], stop_words), held_out_B=a_on_b, held_out_A=b_on_a,
+            a_on_b = score(halves["B"], lowest["A"], vocab, voices, speeds)
+            b_on_a = score(halves["A"], lowest["B"], vocab, voices, speeds)
+            entry.update(calibration_A=score(halves["A"], lowest["A"], vocab), held_out_B=a_on_b, held_out_A=b_on_a,
                          pooled_held_out={"correct": a_on_b["correct"] + b_on_a["correct"], "commands": a_on_b["commands"] + b_on_a["commands"],
                                           "false_commands": a_on_b["false_commands"] + b_on_a["false_commands"], "oog": a_on_b["oog"] + b_on_a["oog"],
                                           "false_stops": a_on_b["false_stops"] + b_on_a["false_stops"],
                                           "false": a_on_b["false"] + b_on_a["false"]},
-                         whole_at_A=score(rows, lowest["A"], stop_words, voices, speeds))
+                         whole_at_A=score(rows, lowest["A"], vocab, voices, speeds))
             entry["pooled_held_out"]["accuracy"] = entry["pooled_held_out"]["correct"] / entry["pooled_held_out"]["commands"]
             # The shipped thresholds: 0 false commands on every sentence, most commands right.
-            entry["threshold_all"] = best_thresholds(rows, stop_words)
-            entry["whole_at_all"] = score(rows, entry["threshold_all"], stop_words, voices, speeds)
+            entry["threshold_all"] = best_thresholds(rows, vocab)
+            entry["whole_at_all"] = score(rows, entry["threshold_all"], vocab, voices, speeds)
         per_pip.append(entry)
     usable = [e for e in per_pip if "pooled_held_out" in e]
     # False commands first (fewest on held-out halves), then held-out accuracy, then the larger pip.
@@ -414,7 +409,6 @@ def calibrate(pips: tuple[float, ...], seed: int, min_stop_confidence: float) ->
 def calibrate_whisper_check(model_dir: str, min_stop_confidence: float) -> dict:
     """min_whisper_margin from the commands and the calibration out-of-grammar sentences (see the module docstring)."""
     vocab = load_vocabulary()
-    stop_words = set(vocab.stop_words)
     cases, voices, speeds = make_cases(vocab, quick=False)
     recognizer = PocketsphinxRecognizer(vocab, min_confidence=0.0, min_stop_confidence=min_stop_confidence, min_word_fit=-math.inf,
                                         whisper_check=WhisperCheck(model_dir, vocab), min_whisper_margin=-math.inf,
@@ -426,13 +420,13 @@ def calibrate_whisper_check(model_dir: str, min_stop_confidence: float) -> dict:
            "commands": sum(r["expected"] is not None for r in rows), "rows": [compact_row(r) for r in rows]}
     checked = [r for r in rows if r["whisper_margin"] is not None]
     out["latency_ms_checked_mean"] = 1000 * float(np.mean([r["latency_s"] for r in checked]))
-    for kind, is_kind in (("moving", lambda r: r["hypothesis"] not in stop_words), ("stop", lambda r: r["hypothesis"] in stop_words)):
+    for kind, is_kind in (("moving", lambda r: not vocab.only_stop_words(r["hypothesis"])), ("stop", lambda r: vocab.only_stop_words(r["hypothesis"]))):
         mine = [r for r in checked if is_kind(r)]
         oog = sorted((r for r in mine if r["expected"] is None), key=lambda r: -r["whisper_margin"])
         highest = oog[0]["whisper_margin"] if oog else -math.inf
         chosen = min(t for t in WHISPER_MARGIN_GRID if t > highest)
         # Right at the shipped pocketsphinx thresholds, and of those, lost to the check at the chosen margin.
-        right = [r for r in rows if r["expected"] is not None and is_kind(r) and accepted(r, shipped, stop_words) == r["expected"]]
+        right = [r for r in rows if r["expected"] is not None and is_kind(r) and accepted(r, shipped, vocab) == r["expected"]]
         lost = [r for r in right if r["whisper_margin"] is not None and r["whisper_margin"] < chosen]
         out[kind] = {"chosen": chosen, "highest_out_of_grammar_margin": highest, "out_of_grammar_checked": len(oog),
                      "right_without_check": len(right), "lost_to_check": len(lost),

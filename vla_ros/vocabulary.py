@@ -171,6 +171,11 @@ class Vocabulary:
         return out
 
     # ------------------------------------------------------------------ parsing
+    def only_stop_words(self, text: str) -> bool:
+        """Whether a recognised phrase is nothing but stop words ("halt", "stop stop"): what speech treats as a stop."""
+        words = text.split()
+        return bool(words) and all(w in self.stop_words for w in words)
+
     def parse(self, text: str) -> Command | ParseError:
         """Text -> Command, or ParseError saying exactly what was wrong."""
         words = tokenize(text)

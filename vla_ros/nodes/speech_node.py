@@ -147,11 +147,11 @@ class SpeechNode(ModelNode):
 
     def open_speaker(self) -> Any:
         """The robot's voice, or None with a warning: a robot without a loudspeaker still asks on the status topic."""
+        from vla_ros.speech.audio import device_spec
         from vla_ros.speech.speaker import Speaker, sounddevice_player
 
-        device = int(self.p.speaker_device) if self.p.speaker_device.isdigit() else (self.p.speaker_device or None)
         try:
-            return Speaker(sounddevice_player(device)).open()
+            return Speaker(sounddevice_player(device_spec(self.p.speaker_device))).open()
         except RuntimeError as exc:
             self.get_logger().warning(f"questions are not said aloud, only asked on {self.p.status_topic}: {exc}")
             return None
@@ -162,10 +162,9 @@ class SpeechNode(ModelNode):
             self.handles.append((self.destroy_subscription,
                                  self.create_subscription(Int16MultiArray, self.p.audio_topic, self.on_audio, 100)))
         elif self.p.source == "microphone":
-            from vla_ros.speech.audio import MicrophoneSource
+            from vla_ros.speech.audio import MicrophoneSource, device_spec
 
-            device = int(self.p.mic_device) if self.p.mic_device.isdigit() else (self.p.mic_device or None)
-            self.mic = MicrophoneSource(device, self.p.mic_sample_rate or None).open()
+            self.mic = MicrophoneSource(device_spec(self.p.mic_device), self.p.mic_sample_rate or None).open()
             self.segmenter = self.make_segmenter(int(self.mic.sample_rate))
             self.mic_thread = threading.Thread(target=self.read_microphone, daemon=True)
             self.mic_thread.start()

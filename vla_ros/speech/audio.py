@@ -17,6 +17,11 @@ import numpy as np
 RECOGNIZER_RATE = 16000
 
 
+def device_spec(text: str) -> int | str | None:
+    """A sounddevice device parameter: an index ("2"), a name substring ("USB"), or "" for the system default."""
+    return int(text) if text.isdigit() else (text or None)
+
+
 def float_to_int16(audio: np.ndarray) -> np.ndarray:
     """[-1, 1) floats -> int16 (the inverse of `int16_to_float`), clipping instead of wrapping around."""
     return np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)

@@ -198,7 +198,7 @@ class PocketsphinxRecognizer:
         if hypothesis and not self._fsgs[search].accept(hypothesis):
             return not_understood(f"incomplete command {hypothesis!r}", hypothesis, confidence, latency, audio_s, margin), words
         # Answers, like stops, are one short word: they share the stop threshold and skip the word check.
-        is_stop = bool(hypothesis) and all(w in self.vocab.stop_words for w in hypothesis.split())
+        is_stop = self.vocab.only_stop_words(hypothesis)
         threshold = self.min_stop_confidence if is_stop or is_answer else self.min_confidence
         if confidence is not None and confidence < threshold:
             return not_understood(f"low confidence {confidence:.2f} < {threshold:.2f} for {hypothesis!r}",
