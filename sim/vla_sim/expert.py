@@ -31,6 +31,7 @@ class ExpertConfig:
     tolerance: float = 0.008
     grasp_xy_tolerance: float = 0.003
     settle_timeout_steps: int = 40
+    empty_grip_m: float = 0.01  # closed fingers nearer than this hold nothing: re-grasp
 
 
 class ScriptedExpert:
@@ -54,7 +55,7 @@ class ScriptedExpert:
         ee = np.asarray(info["ee_pos"])
         verb = cmd["verb"]
         if verb == "pick":
-            wp, grip = self._pick(ee, target)
+            wp, grip = self._pick(ee, target, float(info["gripper_opening"]))
         elif verb == "push":
             wp, grip = self._push(ee, target, np.array([*DIRECTION_VECTORS[cmd["direction"]], 0.0]))
         elif verb == "touch":
@@ -67,8 +68,10 @@ class ScriptedExpert:
     def _advance(self, phase: str) -> None:
         self.phase, self.count = phase, 0
 
-    def _pick(self, ee: np.ndarray, obj: dict) -> tuple[np.ndarray, float]:
+    def _pick(self, ee: np.ndarray, obj: dict, opening: float) -> tuple[np.ndarray, float]:
         c, pos = self.config, np.asarray(obj["pos"])
+        if self.phase in ("close", "lift") and self.count >= c.close_steps and opening < c.empty_grip_m:
+            self._advance("above")  # the fingers met each other: nothing is held
         top = pos[2] + obj["half_height"]
         # Fingertips at the object's centre height: a pinch below a ball's equator squeezes it upwards.
         grasp = np.array([pos[0], pos[1], max(pos[2] + FINGERTIP_BELOW_SITE_M - 0.003, c.grasp_min_z)])

@@ -3,7 +3,8 @@
 The expert acts on privileged state; the recorded observation is what the policy sees (perception model,
 no privileged pose). DART (Laskey et al., 2017): in a share of the episodes the executed action is the
 expert's plus Gaussian noise while the label stays the expert's clean action, so the demonstrations cover
-the states a slightly-off clone drifts into and show the way back.
+the states a slightly-off clone drifts into and show the way back. In some of those episodes the gripper is
+also forced open for a few ticks once it has closed, so an object drops and the expert's re-grasp is shown.
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class Demonstrations:
         return cls(d["obs"], d["actions"], d["verbs"], int(d["meta"][0]), int(d["meta"][1]))
 
 
+DROP_PROBABILITY = 0.3  # of a noisy episode: force the gripper open for DROP_TICKS once it has closed
+DROP_TICKS = 4
+
+
 def _collect(args: tuple[list[int], dict, float, float, int, int]) -> tuple[list, list, list, int, int]:
     seeds, perception, dart_noise, dart_fraction, max_steps, worker = args
     torch.set_num_threads(1)
@@ -50,13 +55,19 @@ def _collect(args: tuple[list[int], dict, float, float, int, int]) -> tuple[list
         obs, info = env.reset(seed=seed)
         expert.reset()
         noisy = rng.random() < dart_fraction
-        done = False
+        drop_at = int(rng.integers(8, 30)) if noisy and rng.random() < DROP_PROBABILITY else -1
+        closed_for, done = 0, False
         while not done:
             a8 = expert.act(env.info)
             label = np.array([*a8[:3], a8[7]], dtype=np.float32)
             executed = label.copy()
             if noisy:
                 executed[:3] += rng.normal(0.0, dart_noise, 3)
+            closed_for = closed_for + 1 if label[3] < 0 else 0
+            if drop_at > 0 and drop_at <= closed_for < drop_at + DROP_TICKS:
+                executed[3] = 1.0
+                if closed_for == drop_at + DROP_TICKS - 1:
+                    drop_at = -1  # once per episode
             obs_l.append(obs)
             act_l.append(label)
             verb_l.append(verbs.index(info["verb"]))
