@@ -207,3 +207,29 @@ def test_episode_truncates_at_max_episode_steps():
     flags = [env.step(np.zeros(8, dtype=np.float32))[3] for _ in range(3)]
     assert flags == [False, False, True]
     env.close()
+
+
+def test_some_instructions_are_typed_phrasings_that_parse_back(monkeypatch):
+    """A modest share of sampled instructions use the vocabulary's phrasing, deterministically per seed and without
+    changing any seed's command or scene; all fit the Text space and parse back to the command."""
+    from vla_sim import task_sampler
+
+    vocab = load_vocabulary()
+    env = TabletopEnv(obs_images=False)
+    sample = lambda seed: task_sampler.sample_task(np.random.default_rng(seed), vocab, env.scene.slots, 2, 4)
+    tasks = [sample(seed) for seed in range(300)]
+    assert [t.instruction for t in tasks[:30]] == [sample(seed).instruction for seed in range(30)]
+    monkeypatch.setattr(task_sampler, "PHRASED_SHARE", 0.0)
+    plain = [sample(seed) for seed in range(300)]
+    env.close()
+    for task, again in zip(tasks, plain):
+        assert (task.command.verb, task.command.color, task.command.shape, task.command.direction) == (
+            again.command.verb, again.command.color, again.command.shape, again.command.direction)
+        assert [o.xy for o in task.objects] == [o.xy for o in again.objects]
+        assert len(task.instruction) <= task_sampler.INSTRUCTION_MAX_LENGTH
+        assert set(task.instruction) <= set(task_sampler.INSTRUCTION_CHARSET)
+        parsed = vocab.parse(task.instruction)
+        assert (parsed.verb, parsed.color, parsed.shape, parsed.direction) == (
+            task.command.verb, task.command.color, task.command.shape, task.command.direction)
+    phrased = [t.instruction for t, p in zip(tasks, plain) if t.instruction != p.instruction]
+    assert 0.1 < len(phrased) / len(tasks) < 0.3

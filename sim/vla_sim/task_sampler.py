@@ -1,7 +1,7 @@
 """Draws a task from the command vocabulary: which objects are on the table, where, and what to do.
 
-Everything comes from `vla_ros.vocabulary` (verbs, colours, shapes, directions, synonyms), so a word added
-to config/vocabulary.yaml reaches the sim with no code change. Scenes are well posed: the target
+Everything comes from `vla_ros.vocabulary` (verbs, colours, shapes, directions, synonyms, typed phrasing), so a
+word added to config/vocabulary.yaml reaches the sim with no code change. Scenes are well posed: the target
 description is unique, objects do not overlap and leave room for the fingers, and for a push the target
 has room to move and nothing stands in its way.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ FINGER_CLEARANCE = 0.05  # gap kept between object footprints so open fingers fi
 MAX_BOX_YAW = 0.3  # radians; blocks stay graspable by a gripper closing along a fixed axis (ee_delta mode)
 INSTRUCTION_CHARSET = "abcdefghijklmnopqrstuvwxyz "
 INSTRUCTION_MAX_LENGTH = 64
+# Share of sampled instructions worded as people type them (a request frame, "the cube that is blue", "pick the
+# cube up"), so grounding and policy evaluations see those forms too; the rest stay in the plain command form.
+PHRASED_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,31 @@ def parse_command(vocab: Vocabulary, text: str) -> Command:
     return parsed
 
 
+def _wording_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator for the wording alone, spawned from `rng` without drawing from it: deterministic per seed, and
+    the commands and scenes of every seed are the ones they were before instructions were ever reworded."""
+    return rng.spawn(1)[0]
+
+
+def _typed_wording(rng: np.random.Generator, vocab: Vocabulary, verb_phrase: str) -> dict[str, Any]:
+    """`Vocabulary.render` options for one instruction: none (plain) or, with PHRASED_SHARE, one typed form of the
+    vocabulary's `phrasing`, the form first (each equally likely), then its phrase. Only phrases the instruction's
+    charset holds ("i'd like you to" does not) and relative clauses ("the cube that is blue", not "one")."""
+    if rng.random() >= PHRASED_SHARE:
+        return {}
+    fits = lambda phrases: [p for p in phrases if set(p) <= set(INSTRUCTION_CHARSET)]
+    ph = vocab.phrasing
+    forms: dict[str, list[Any]] = {"opener": fits(ph.openers), "closing": fits(ph.closings),
+                                   "relative": [p for p in fits(ph.relatives) if len(p.split()) > 1]}
+    if len(verb_phrase.split()) > 1 and verb_phrase.split()[-1] in ph.particles:
+        forms["particle_last"] = [True]
+    forms = {k: v for k, v in forms.items() if v}
+    if not forms:
+        return {}
+    kind = list(forms)[rng.integers(len(forms))]
+    return {kind: forms[kind][rng.integers(len(forms[kind]))]}
+
+
 def _matches(slot: ObjectSlot, cmd: Command) -> bool:
     return (cmd.color is None or slot.color == cmd.color) and (cmd.shape is None or slot.shape == cmd.shape)
 
@@ -80,11 +109,20 @@ def sample_task(rng: np.random.Generator, vocab: Vocabulary, slots: tuple[Object
         command = Command(verb.name, target.color, target.shape, direction)
         shape = vocab.shape(target.shape)
         words = (shape.name, *shape.synonyms)
-        text = vocab.render(command, verb_phrase=verb.phrases[rng.integers(len(verb.phrases))],
-                            shape_word=words[rng.integers(len(words))])
-        if direction is not None:  # render() ends with the direction's canonical word; say any of its words
+        verb_phrase = verb.phrases[rng.integers(len(verb.phrases))]
+        shape_word = words[rng.integers(len(words))]
+        direction_word = None
+        if direction is not None:  # any of the direction's words, not only the canonical one
             words = vocab.directions[direction]
-            text = f"{text.rsplit(' ', 1)[0]} {words[rng.integers(len(words))]}"
+            direction_word = words[rng.integers(len(words))]
+        text = vocab.render(command, verb_phrase, shape_word, direction_word=direction_word,
+                            **_typed_wording(_wording_rng(rng), vocab, verb_phrase))
+        if len(text) > INSTRUCTION_MAX_LENGTH:
+            text = vocab.render(command, verb_phrase, shape_word, direction_word=direction_word)
+        parsed = parse_command(vocab, text)
+        if (parsed.verb, parsed.color, parsed.shape, parsed.direction) != (command.verb, command.color, command.shape,
+                                                                           command.direction):
+            raise ValueError(f"sampled instruction {text!r} parses as another command: check the vocabulary's phrasing")
     else:
         candidates = [s for s in slots if _matches(s, command)]
         target = candidates[rng.integers(len(candidates))]
