@@ -16,6 +16,9 @@ class VLAConfig:
     pi_layers: tuple[int, ...] = (256, 256)
     vf_layers: tuple[int, ...] = (256, 256)
     log_std_init: float = -1.0  # overwritten after behaviour cloning by the clone's residual
+    # One extractor for actor and critic (True), or one each: with a shared one the critic's value loss, far larger
+    # than the policy loss, moves the actor's features and undoes a behaviour-cloned actor.
+    share_extractor: bool = True
 
     def validate(self) -> None:
         if self.d_model % self.n_heads:
@@ -53,7 +56,7 @@ class TrainConfig:
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    target_kl: float = 0.05
+    target_kl: float = 0.05  # <= 0: no early stop on KL
     bc_weight: float = 1.0  # weight of the BC term after each PPO update, decayed geometrically
     bc_decay: float = 0.97  # per PPO iteration
     bc_steps_per_update: int = 20
@@ -63,7 +66,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 25_000
     max_episode_steps: int = 150
     torch_threads: int = 1
-    model: VLAConfig = field(default_factory=VLAConfig)
+    model: VLAConfig = field(default_factory=lambda: VLAConfig(share_extractor=False))
 
     def validate(self) -> None:
         self.model.validate()

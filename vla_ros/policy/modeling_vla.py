@@ -79,6 +79,7 @@ def policy_kwargs(layout: ObservationLayout, config: VLAConfig) -> dict:
         "activation_fn": nn.GELU,
         "log_std_init": config.log_std_init,
         "ortho_init": False,  # keep the transformer's own init
+        "share_features_extractor": config.share_extractor,
     }
 
 
@@ -91,11 +92,23 @@ def build_policy(layout: ObservationLayout, config: VLAConfig) -> ActorCriticPol
 
 def actor_mean(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.Tensor:
     """The Gaussian's mean (what behaviour cloning fits and the deployed policy executes)."""
-    features = policy.extract_features(obs, policy.pi_features_extractor)
+    features = policy.pi_features_extractor(obs.float())  # a Box observation needs no SB3 preprocessing
     latent_pi = policy.mlp_extractor.forward_actor(features)
     return policy.action_net(latent_pi)
 
 
+def set_normalisation(policy: ActorCriticPolicy, mean: np.ndarray, std: np.ndarray) -> None:
+    """Observation statistics into every extractor (one if shared, actor's and critic's otherwise)."""
+    for ext in {id(e): e for e in (policy.pi_features_extractor, policy.vf_features_extractor)}.values():
+        ext.set_normalisation(mean, std)
+
+
+def critic_from_actor(policy: ActorCriticPolicy) -> None:
+    """Start an unshared critic extractor from the (behaviour-cloned) actor's: a better start than random."""
+    if policy.vf_features_extractor is not policy.pi_features_extractor:
+        policy.vf_features_extractor.load_state_dict(policy.pi_features_extractor.state_dict())
+
+
 def actor_parameters(policy: ActorCriticPolicy) -> list[nn.Parameter]:
-    return [*policy.features_extractor.parameters(), *policy.mlp_extractor.policy_net.parameters(),
+    return [*policy.pi_features_extractor.parameters(), *policy.mlp_extractor.policy_net.parameters(),
             *policy.action_net.parameters(), policy.log_std]

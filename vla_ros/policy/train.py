@@ -34,7 +34,8 @@ from vla_ros.policy.behaviour_cloning import Demonstrations, collect_demonstrati
 from vla_ros.policy.checkpoint import make_contract, save_checkpoint
 from vla_ros.policy.configuration_vla import TrainConfig, VLAConfig
 from vla_ros.policy.language import model_fingerprint, vocabulary_hash
-from vla_ros.policy.modeling_vla import actor_mean, actor_parameters, policy_kwargs
+from vla_ros.policy.modeling_vla import (actor_mean, actor_parameters, critic_from_actor, policy_kwargs,
+                                        set_normalisation)
 from vla_ros.policy.perception import PerceptionModelParams
 from vla_ros.policy.policy_env import TRAIN_SEEDS, VALIDATION_SEEDS, PolicyEnv
 from vla_ros.policy.rollout import policy_act_fn, run_episode, score, verb_commands
@@ -219,6 +220,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.zip")
     ap.add_argument("--from-scratch", action="store_true", help="no demonstrations, no BC (baseline)")
     ap.add_argument("--max-wall-s", type=float, default=float("inf"), help="stop PPO after this much wall time")
+    ap.add_argument("--log-std-init", type=float, default=d.model.log_std_init,
+                    help="initial log std of the actions (BC overwrites it with the clone's residual)")
     for name in ("seed", "demo_episodes", "bc_epochs", "total_steps", "critic_warmup_steps", "n_envs", "n_steps",
                  "batch_size", "n_epochs", "eval_every_steps", "eval_episodes_per_verb", "bc_steps_per_update"):
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
@@ -226,7 +229,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]
                  "target_kl", "gamma"):
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     args = ap.parse_args(argv)
-    cfg = replace(d, **{k: getattr(args, k) for k in d.as_dict() if k not in ("model",) and hasattr(args, k)})
+    cfg = replace(d, **{k: getattr(args, k) for k in d.as_dict() if k not in ("model",) and hasattr(args, k)},
+                  model=replace(d.model, log_std_init=args.log_std_init))
     cfg.validate()
     return cfg, args
 
@@ -275,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     last = out / "checkpoints" / "last.zip"
     ppo_args = dict(learning_rate=cfg.lr, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                     gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef,
-                    vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm, target_kl=cfg.target_kl,
+                    vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm,
+                    target_kl=cfg.target_kl if cfg.target_kl > 0 else None,
                     tensorboard_log=str(out / "tb"), seed=cfg.seed, device="cpu", verbose=0)
     wall_offset = 0.0
     if args.resume and last.is_file():
@@ -292,17 +297,17 @@ def main(argv: list[str] | None = None) -> int:
                 model.policy.load_state_dict(torch.load(bc_dir / "policy.pt", weights_only=True))
             else:
                 t0 = time.monotonic()
-                ext = model.policy.features_extractor
-                ext.set_normalisation(demos.obs.mean(0), demos.obs.std(0))
+                set_normalisation(model.policy, demos.obs.mean(0), demos.obs.std(0))
                 bc = train_bc(model.policy, demos, cfg.bc_epochs, cfg.bc_lr, cfg.bc_batch, cfg.seed)
                 meta["bc"] = {**{k: v for k, v in bc.items() if k != "val_mse_history"},
                               "wall_s": round(time.monotonic() - t0, 1)}
                 meta_path.write_text(json.dumps(meta, indent=2))
+                critic_from_actor(model.policy)
                 save_checkpoint(model.policy, contract({"stage": "behaviour cloning only"}), bc_dir)
             print(f"[train] behaviour cloning: {json.dumps(meta.get('bc', {}))}", flush=True)
         else:  # normalisation from random rollouts of the scratch policy's own env
             obs = np.array([eval_env.reset(seed=VALIDATION_SEEDS[0] + i)[0] for i in range(200)])
-            model.policy.features_extractor.set_normalisation(obs.mean(0), obs.std(0))
+            set_normalisation(model.policy, obs.mean(0), obs.std(0))
     model.demos = demos
     model.bc_weight = 0.0 if demos is None else cfg.bc_weight
     model.bc_decay, model.bc_steps, model.bc_batch = cfg.bc_decay, cfg.bc_steps_per_update, cfg.bc_batch
