@@ -42,6 +42,7 @@ setup(
             "sim_node = vla_ros.nodes.sim_node:main",
             "grounding_node = vla_ros.nodes.grounding_node:main",
             "speech_node = vla_ros.nodes.speech_node:main",
+            "policy_node = vla_ros.nodes.policy_node:main",
         ],
     },
 )

@@ -87,3 +87,25 @@ def test_launch_argument_strings_become_the_parameters_type():
     assert parameter_overrides("speech", {"speech_confirm_always": ""}) == {}  # '' = the params file decides
     with pytest.raises(ValueError, match="not a bool"):
         parameter_overrides("speech", {"speech_confirm_always": "maybe"})
+
+
+def test_sim_graph_gives_the_policy_the_sims_camera_pose():
+    """Nothing hand-copied: the policy node's static camera pose in the sim graph is the sim camera's own pose."""
+    import numpy as np
+
+    from vla_ros.graph import sim_overrides
+    from vla_ros.nodes.policy_node import PolicyParams
+    from vla_sim.env import TabletopEnv
+
+    overrides = sim_overrides("policy")
+    env = TabletopEnv(obs_images=False)
+    env.reset(seed=0)
+    info = env.camera_info("front")
+    env.close()
+    assert np.allclose(overrides["camera_position"], info.position)
+    assert np.allclose(np.reshape(overrides["camera_rotation"], (3, 3)), info.rotation, atol=1e-9)
+    params = PolicyParams(**overrides)
+    params.validate()
+    position, rotation = params.static_camera()
+    assert np.allclose(position, info.position) and np.allclose(rotation, info.rotation, atol=1e-9)
+    assert sim_overrides("grounding") == {}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from vla_ros.topics import TOPICS
+from vla_ros.topics import FRAMES, TOPICS
 
 PARAMS_FILE = "vla_ros.yaml"
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -50,6 +50,8 @@ NODES: tuple[NodeSpec, ...] = (
              "vla_ros.nodes.grounding_node:GroundingParams"),
     NodeSpec("speech", "speech_node", True, "offline speech -> command topic", "speech",
              "vla_ros.nodes.speech_node:SpeechParams"),
+    NodeSpec("policy", "policy_node", True, "VLA policy: command + target + joint states -> arm joint targets",
+             "policy", "vla_ros.nodes.policy_node:PolicyParams"),
 )
 
 LAUNCH_ARGS: tuple[LaunchArg, ...] = (
@@ -61,19 +63,32 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("camera_info_topic", TOPICS.camera_info, "sensor_msgs/CameraInfo of the colour camera",
               {"grounding": "camera_info_topic", "sim": "camera_info_topic"}),
     LaunchArg("joint_states_topic", TOPICS.joint_states, "sensor_msgs/JointState of the arm",
-              {"sim": "joint_states_topic"}),
+              {"sim": "joint_states_topic", "policy": "joint_states_topic"}),
     LaunchArg("command_topic", TOPICS.command, "std_msgs/String commands",
-              {"grounding": "command_topic", "speech": "command_topic"}),
+              {"grounding": "command_topic", "speech": "command_topic", "policy": "command_topic"}),
     LaunchArg("device", "auto", "model device: auto (cuda when available), cpu or cuda", {"grounding": "device"}),
     LaunchArg("grounding_model", "", "grounding model: hub id or local directory (default: the shipped offline model)",
-              {"grounding": "model"}),
+              {"grounding": "model", "policy": "grounding_model"}),
     LaunchArg("grounding_backend", "clipseg", "clipseg (masks) or clip (zero-shot scores)", {"grounding": "backend"}),
     LaunchArg("audio_source", "topic", "speech audio: topic, microphone or a WAV file path", {"speech": "source"}),
     LaunchArg("speech_whisper_check", "", "speech: CTranslate2 Whisper directory that double-checks each spoken command ('' = none)",
               {"speech": "whisper_check_model"}),
     LaunchArg("speech_confirm_always", "", "speech: true = read back every moving command and act on a spoken 'yes' "
               "(the params file's default), false = hands-free ('' = the params file)", {"speech": "confirm_always"}),
+    LaunchArg("policy_checkpoint", "", "policy checkpoint directory (default: the shipped models/policy)",
+              {"policy": "checkpoint"}),
+    LaunchArg("policy_output", "joint_trajectory", "policy output: joint_trajectory (ros2_control), forward_command "
+              "(Float64MultiArray) or twist (MoveIt Servo)", {"policy": "output"}),
+    LaunchArg("joint_trajectory_topic", TOPICS.joint_trajectory, "trajectory_msgs/JointTrajectory arm command",
+              {"policy": "joint_trajectory_topic", "sim": "joint_trajectory_topic"}),
+    LaunchArg("joint_command_topic", TOPICS.joint_command, "std_msgs/Float64MultiArray arm command",
+              {"policy": "joint_command_topic", "sim": "joint_command_topic"}),
+    LaunchArg("twist_topic", TOPICS.servo_twist, "geometry_msgs/TwistStamped for MoveIt Servo (policy_output:=twist)",
+              {"policy": "twist_topic"}),
+    LaunchArg("base_frame", FRAMES.base, "robot base frame (the policy's frame; tf2 looks up the camera in it)",
+              {"policy": "base_frame"}),
     LaunchArg("grounding", "true", "start the grounding node"),
+    LaunchArg("policy", "true", "start the policy node (moves the arm)"),
     LaunchArg("speech", "false", "start the speech node"),
     LaunchArg("sim", "true", "start the simulated robot (sim launch only)"),
 )
@@ -85,6 +100,18 @@ def node_spec(name: str) -> NodeSpec:
 
 def launch_arg(name: str) -> LaunchArg:
     return next(a for a in LAUNCH_ARGS if a.name == name)
+
+
+def sim_overrides(node: str) -> dict[str, object]:
+    """Parameters the sim graph gives a node from the simulation itself, so nothing is copied by hand: the policy
+    node gets the sim camera's optical frame pose in the base frame as its static camera pose."""
+    if node != "policy":
+        return {}
+    from vla_sim.scene import front_camera_pose
+
+    position, rotation = front_camera_pose()
+    return {"camera_position": [float(v) for v in position],
+            "camera_rotation": [float(v) for v in rotation.reshape(-1)]}
 
 
 def write_overrides(node: str, overrides: dict[str, object], directory: Path) -> Path:

@@ -9,7 +9,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
-from vla_ros.graph import LAUNCH_ARGS, NODES, PARAMS_FILE, TRUE_WORDS, parameter_overrides, write_overrides
+from vla_ros.graph import (LAUNCH_ARGS, NODES, PARAMS_FILE, TRUE_WORDS, parameter_overrides, sim_overrides,
+                            write_overrides)
 from vla_ros.paths import share_dir
 
 
@@ -28,7 +29,8 @@ def _nodes(context: LaunchContext, sim: bool) -> list:
             continue
         if not _truthy(values[spec.enable_arg]):
             continue
-        overrides = {**({"autostart": True} if spec.lifecycle else {}), **parameter_overrides(spec.name, values)}
+        overrides = {**({"autostart": True} if spec.lifecycle else {}), **(sim_overrides(spec.name) if sim else {}),
+                     **parameter_overrides(spec.name, values)}
         params = [params_file, str(write_overrides(spec.name, overrides, Path(tempfile.mkdtemp(prefix="vla_ros_"))))]
         cls = LifecycleNode if spec.lifecycle else Node
         kwargs = {"namespace": ""} if spec.lifecycle else {}

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import rclpy
 from rclpy.node import Node
 
-from vla_ros.graph import PARAMS_FILE, node_spec, parameter_overrides, write_overrides
+from vla_ros.graph import PARAMS_FILE, node_spec, parameter_overrides, sim_overrides, write_overrides
 from vla_ros.paths import share_dir
 
 
@@ -58,11 +58,13 @@ class NodeProcess:
 
 
 def start_node(name: str, tmp: Path, launch_args: dict[str, str] | None = None,
-               params: dict[str, object] | None = None, node_name: str | None = None) -> NodeProcess:
-    """Start graph node `name`; `node_name` renames it (a second instance beside the first)."""
+               params: dict[str, object] | None = None, node_name: str | None = None, sim: bool = True) -> NodeProcess:
+    """Start graph node `name`; `node_name` renames it (a second instance beside the first). `sim`: the simulated
+    graph, whose nodes get what the sim launch gives them (`graph.sim_overrides`, e.g. the camera pose)."""
     spec = node_spec(name)
     node_name = node_name or spec.name
-    overrides: dict[str, object] = dict(parameter_overrides(name, launch_args or {}))
+    overrides: dict[str, object] = dict(sim_overrides(name) if sim else {})
+    overrides.update(parameter_overrides(name, launch_args or {}))
     overrides.update(params or {})
     cmd = [str(executable_path(spec.executable)), "--ros-args", "-r", f"__node:={node_name}",
            "--params-file", str(share_dir() / "config" / PARAMS_FILE)]

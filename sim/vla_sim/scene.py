@@ -135,13 +135,27 @@ def show_robot_meshes(model: mujoco.MjModel, kind: str) -> None:
             model.geom_rgba[g] = ROBOT_RGBA
 
 
-def _xyaxes(pos: np.ndarray, target: np.ndarray) -> str:
-    """MJCF `xyaxes` of a camera at `pos` looking at `target` with world z up (MuJoCo cameras look along -z)."""
+def _camera_axes(pos: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MuJoCo camera x, y axes and the viewing direction of a camera at `pos` looking at `target`, world z up."""
     forward = (target - pos) / np.linalg.norm(target - pos)
     x = np.cross(forward, [0.0, 0.0, 1.0])
     x /= np.linalg.norm(x)
-    y = np.cross(x, forward)
+    return x, np.cross(x, forward), forward
+
+
+def _xyaxes(pos: np.ndarray, target: np.ndarray) -> str:
+    """MJCF `xyaxes` of a camera at `pos` looking at `target` with world z up (MuJoCo cameras look along -z)."""
+    x, y, _ = _camera_axes(pos, target)
     return " ".join(f"{v:.6f}" for v in (*x, *y))
+
+
+def front_camera_pose() -> tuple[np.ndarray, np.ndarray]:
+    """The front camera's optical frame in the world (= robot base) frame, from the scene constants, without
+    building the model: (position (3,), rotation (3, 3) whose columns are the optical x (right), y (down) and
+    z (forward) axes), the convention of `vla_sim.camera.CameraInfo`. What the sim launch gives the policy node
+    as its static camera pose (a point p in the optical frame is position + rotation @ p)."""
+    x, y, forward = _camera_axes(FRONT_CAMERA_POS, FRONT_CAMERA_TARGET)
+    return FRONT_CAMERA_POS.copy(), np.column_stack([x, -y, forward])
 
 
 def _scene_xml(vocab: Vocabulary, max_render_size: int) -> str:
