@@ -93,6 +93,10 @@ class SimBridge:
         depth = self.env.render_depth(self.camera)
         return rgb, depth.reshape(depth.shape[0], depth.shape[1])
 
+    def render_side_view(self) -> np.ndarray:
+        """The arm from its side (`vla_sim.env.SIDE_VIEW`), 320x240 rgb, for videos."""
+        return self.env.render_side_view()
+
     def camera_info(self) -> Any:
         """Intrinsics and pose of the published camera (vla_sim.camera.CameraInfo)."""
         return self.env.camera_info(self.camera)

@@ -23,6 +23,10 @@ class Topics:
     speech_status: str = "/vla/speech/status"        # std_msgs/String (JSON)
     sim_instruction: str = "/vla/sim/instruction"    # std_msgs/String: the task the sim just reset to
     sim_outcome: str = "/vla/sim/outcome"            # std_msgs/String (JSON): success/failure + reason
+    sim_side_view: str = "/vla/sim/side_view"        # sensor_msgs/Image rgb8: the arm seen from its side (videos)
+    policy_status: str = "/vla/policy/status"        # std_msgs/String (JSON): state, reason, target, tick times
+    policy_gripper: str = "/vla/policy/gripper"      # std_msgs/Float64: gripper opening (m), with output=twist only
+    servo_twist: str = "/servo_node/delta_twist_cmds"  # geometry_msgs/TwistStamped for MoveIt Servo
     clock: str = "/clock"
 
 

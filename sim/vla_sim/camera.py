@@ -75,7 +75,7 @@ class CameraRenderer:
             self._renderers[key] = mujoco.Renderer(self.model, height=height, width=width)
         return self._renderers[key]
 
-    def rgb(self, data: mujoco.MjData, camera: str, width: int, height: int) -> np.ndarray:
+    def rgb(self, data: mujoco.MjData, camera: str | mujoco.MjvCamera, width: int, height: int) -> np.ndarray:
         r = self._renderer(width, height)
         r.update_scene(data, camera)
         return r.render().copy()

@@ -36,7 +36,12 @@ import numpy as np
 from vla_ros.topics import FRAMES
 from vla_ros.vocabulary import Command, Vocabulary, load_vocabulary
 from vla_sim.camera import MAX_DEPTH_M, CameraInfo, CameraRenderer, camera_info
-from vla_sim.kinematics import IKResult, forward_kinematics, solve_ik, top_down
+from vla_sim.ee_control import (EE_BOUNDS, EE_MAX_JOINT_STEP_RAD, IK_ITERATIONS_PER_TICK, MAX_EE_LEAD_M, MAX_EE_STEP_M,
+                                MAX_TARGET_LEAD_RAD, ArmKinematics, ee_delta_step, gripper_finger_target,
+                                limit_targets)
+from vla_sim.ee_control import commanded_ee_pos as _commanded_ee_pos
+from vla_sim.ee_control import ee_target_to_joints as _ee_target_to_joints
+from vla_sim.kinematics import IKResult, solve_ik, top_down
 from vla_sim.scene import (ARM_JOINT_NAMES, FINGER_JOINT_NAMES, HIDDEN_GROUP, JOINT_NAMES, Scene, build_scene,
                            show_robot_meshes)
 from vla_sim.task_judge import Judgement, RewardWeights, StepState, TaskJudge
@@ -45,18 +50,16 @@ from vla_sim.task_sampler import (INSTRUCTION_CHARSET, INSTRUCTION_MAX_LENGTH, T
 
 CONTROL_HZ = 20.0
 MAX_JOINT_STEP_RAD = 0.05
-MAX_TARGET_LEAD_RAD = 0.3
-MAX_EE_STEP_M = 0.03
-MAX_EE_LEAD_M = 0.05
-IK_ITERATIONS_PER_TICK = 1  # warm-started from the last targets; residuals are corrected on the next tick
-EE_MAX_JOINT_STEP_RAD = 0.04  # per tick (0.8 rad/s): below the ~0.87 rad/s the MJCF's damping allows
-EE_BOUNDS = np.array([[0.15, 0.80], [-0.50, 0.50], [0.005, 0.55]])  # x, y, z of the grasp point, metres
+# MAX_TARGET_LEAD_RAD, MAX_EE_STEP_M, MAX_EE_LEAD_M, IK_ITERATIONS_PER_TICK, EE_MAX_JOINT_STEP_RAD, EE_BOUNDS: defined
+# in vla_sim.ee_control (shared with the ROS policy node) and re-exported here.
 GRIPPER_MAX_OPENING_M = 0.08
 HOME_Q = np.array([0.0, -0.26, 0.0, -2.43, 0.0, 0.60, 0.0])  # hand above the table, pointing down
 HOME_NOISE_RAD = 0.05
 SETTLE_SUBSTEPS = 20
 MAX_JOINT_SPEED_OBS = 10.0  # rad/s; the Panda's limits are 2.2-2.6, the bound only catches collisions' spikes
 CAMERAS = {"front": FRAMES.camera_optical, "wrist": "wrist_camera_optical_frame"}
+# A free camera beside the table that shows the whole arm and the objects: for videos (no frame, no CameraInfo).
+SIDE_VIEW = {"lookat": (0.4, 0.0, 0.28), "azimuth": 90.0, "elevation": -18.0, "distance": 1.35}
 
 ACTION_SPEC: dict[str, Any] = {
     "shape": (8,),
@@ -112,6 +115,7 @@ class TabletopEnv(gym.Env):
         show_robot_meshes(self.model, robot_meshes)
         self.data = mujoco.MjData(self.model)
         self._ik_data = mujoco.MjData(self.model)
+        self._arm = ArmKinematics.from_scene(self.scene, self._ik_data)
         self.substeps = int(round(1.0 / (CONTROL_HZ * self.model.opt.timestep)))
         # Per geom: 0 left finger, 1 right finger, 2 hand (link7 incl. the hand mesh), -1 not the gripper.
         self._gripper_part = np.full(self.model.ngeom, -1)
@@ -212,12 +216,12 @@ class TabletopEnv(gym.Env):
             a = np.clip(a, -1.0, 1.0)
             if self.config.action_mode == "joint_delta":
                 self._set_q_target(self._q_target + a[:7] * MAX_JOINT_STEP_RAD)
+                self._finger_target = gripper_finger_target(self._arm, a[7])
             else:
-                dq = self.ee_target_to_joints(self.commanded_ee_pos() + a[:3] * MAX_EE_STEP_M) - self._q_target
-                # Scale the whole joint step so no joint outruns what the damped servos follow: joints then
-                # lag in proportion and the grasp point moves along the commanded line.
-                self._set_q_target(self._q_target + dq * min(1.0, EE_MAX_JOINT_STEP_RAD / max(np.abs(dq).max(), 1e-9)))
-            self._finger_target = (a[7] + 1.0) / 2.0 * self.scene.finger_limits[1]
+                # The one definition of ee_delta -> joint targets, shared with the ROS policy node.
+                self._ik_data.qpos[:] = self.data.qpos
+                self._q_target, self._finger_target = ee_delta_step(
+                    self._arm, self._q_target, self.data.qpos[self.scene.arm_qpos_adr], self.ee_pos(), a[[0, 1, 2, 7]])
         self._apply_ctrl()
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self._steps += 1
@@ -230,7 +234,8 @@ class TabletopEnv(gym.Env):
 
     def ee_target_to_joints(self, target_pos: np.ndarray) -> np.ndarray:
         """Joint targets that put the grasp point at `target_pos` (clipped to EE_BOUNDS), hand pointing down."""
-        return self.solve_ik(np.clip(target_pos, EE_BOUNDS[:, 0], EE_BOUNDS[:, 1])).q
+        self._ik_data.qpos[:] = self.data.qpos
+        return _ee_target_to_joints(self._arm, self._q_target, target_pos)
 
     def solve_ik(self, target_pos: np.ndarray, yaw: float = 0.0, q_init: np.ndarray | None = None,
                  iterations: int = IK_ITERATIONS_PER_TICK) -> IKResult:
@@ -243,9 +248,7 @@ class TabletopEnv(gym.Env):
                         top_down(yaw), iterations=iterations)
 
     def _set_q_target(self, q: np.ndarray) -> None:
-        q_now = self.data.qpos[self.scene.arm_qpos_adr]
-        q = np.clip(q, q_now - MAX_TARGET_LEAD_RAD, q_now + MAX_TARGET_LEAD_RAD)
-        self._q_target = np.clip(q, self.scene.arm_limits[:, 0], self.scene.arm_limits[:, 1])
+        self._q_target = limit_targets(self._arm, q, self.data.qpos[self.scene.arm_qpos_adr])
 
     def _apply_ctrl(self) -> None:
         self.data.ctrl[self.scene.arm_actuators] = self._q_target
@@ -302,10 +305,7 @@ class TabletopEnv(gym.Env):
     def commanded_ee_pos(self) -> np.ndarray:
         """What ee_delta actions add to: the grasp point at the current joint targets, kept within
         MAX_EE_LEAD_M of the measured one so a fast command cannot run far ahead and bend the path."""
-        sc = self.scene
-        target = forward_kinematics(self.model, self._ik_data, sc.arm_qpos_adr, self._q_target, sc.ee_site)[0]
-        measured = self.ee_pos()
-        return measured + np.clip(target - measured, -MAX_EE_LEAD_M, MAX_EE_LEAD_M)
+        return _commanded_ee_pos(self._arm, self._q_target, self.ee_pos())
 
     def joint_positions(self) -> np.ndarray:
         """All 9 joints in JOINT_NAMES order (fingers in metres each), as a JointState would carry them."""
@@ -390,6 +390,14 @@ class TabletopEnv(gym.Env):
     def render_rgb(self, camera: str = "front", size: int | None = None) -> np.ndarray:
         size = size or self.config.image_size
         return self._camera.rgb(self.data, camera, size, size)
+
+    def render_side_view(self, width: int = 320, height: int = 240) -> np.ndarray:
+        """(H, W, 3) uint8 from `SIDE_VIEW`: the arm seen from its side, for videos."""
+        cam = mujoco.MjvCamera()
+        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+        cam.lookat[:] = SIDE_VIEW["lookat"]
+        cam.azimuth, cam.elevation, cam.distance = SIDE_VIEW["azimuth"], SIDE_VIEW["elevation"], SIDE_VIEW["distance"]
+        return self._camera.rgb(self.data, cam, width, height)
 
     def render_depth(self, camera: str = "front", size: int | None = None) -> np.ndarray:
         size = size or self.config.image_size

@@ -8,7 +8,10 @@ opening in metres). Malformed actions are rejected and counted; out-of-limit tar
 sim; with no action for `action_timeout_s` the arm holds its position.
 Resets: `~/reset` (std_srvs/Trigger: next seeded task) or a JSON String on `~/reset_to`
 ({"seed": 3, "command": "pick up the blue block"}). The task instruction is published (latched) on the
-instruction topic and each episode's outcome as JSON on the outcome topic, for evaluation.
+instruction topic and each episode's outcome as JSON on the outcome topic (once per episode), for evaluation.
+With `side_view_rate_hz` > 0 it also publishes the arm seen from its side (rgb8, no CameraInfo: a picture for
+videos and viewers, not a sensor). MuJoCo's OpenGL backend is chosen for a headless machine on import of vla_sim
+(`vla_sim.gl`: EGL, else OSMesa, unless MUJOCO_GL or a display is set); the start-up log says which.
 """
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ class SimParams:
     joint_command_topic: str = param(TOPICS.joint_command, "Float64MultiArray in: 7 joint positions [+ gripper m]")
     instruction_topic: str = param(TOPICS.sim_instruction, "the current task's instruction (latched)")
     outcome_topic: str = param(TOPICS.sim_outcome, "JSON outcome of each episode")
+    side_view_topic: str = param(TOPICS.sim_side_view, "rgb8 side view of the arm out (side_view_rate_hz > 0)")
+    side_view_rate_hz: float = param(0.0, "side view publish rate, Hz (0 = off; each frame costs a render)")
     camera_frame_id: str = param(FRAMES.camera_optical, "frame_id of images and CameraInfo")
     base_frame_id: str = param(FRAMES.base, "frame_id of JointState")
     control_rate_hz: float = param(20.0, "control (physics step) rate, Hz")
@@ -59,12 +64,15 @@ class SimParams:
 
     def validate(self) -> None:
         for name in ("image_topic", "depth_topic", "camera_info_topic", "joint_states_topic",
-                     "joint_trajectory_topic", "joint_command_topic", "instruction_topic", "outcome_topic"):
+                     "joint_trajectory_topic", "joint_command_topic", "instruction_topic", "outcome_topic",
+                     "side_view_topic"):
             require_topic(name, getattr(self, name))
         if not 1.0 <= self.control_rate_hz <= 1000.0:
             raise ValueError(f"control_rate_hz={self.control_rate_hz} must be in [1, 1000]")
         if not 0.0 < self.camera_rate_hz <= self.control_rate_hz:
             raise ValueError("camera_rate_hz must be > 0 and <= control_rate_hz")
+        if not 0.0 <= self.side_view_rate_hz <= self.control_rate_hz:
+            raise ValueError("side_view_rate_hz must be >= 0 (0 = off) and <= control_rate_hz")
         if not 32 <= self.image_size <= 1024:
             raise ValueError(f"image_size={self.image_size} must be in [32, 1024]")
         if not 1 <= self.min_objects <= self.max_objects:
@@ -77,13 +85,20 @@ class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim")
         self.p = declare_params(self, SimParams)
+        from vla_sim.gl import select_gl_backend
+
+        gl = select_gl_backend()
+        self.get_logger().info(f"MuJoCo OpenGL backend: {gl.backend or 'none'} ({gl.reason})")
         self.rejections = RejectionCounter(log=self.get_logger().warning)
         self.sim = make_sim(self.p)
         self.episode = 0
         self.last_action_time = -np.inf
         self.camera_period_ticks = max(1, round(self.p.control_rate_hz / self.p.camera_rate_hz))
+        self.side_view_period_ticks = (max(1, round(self.p.control_rate_hz / self.p.side_view_rate_hz))
+                                       if self.p.side_view_rate_hz > 0 else 0)
         self.tick = 0
         self.holding = True
+        self.outcome_sent = False
 
         self.pub_rgb = self.create_publisher(Image, self.p.image_topic, qos_profile_sensor_data)
         self.pub_depth = self.create_publisher(Image, self.p.depth_topic, qos_profile_sensor_data)
@@ -91,6 +106,8 @@ class SimNode(Node):
         self.pub_joints = self.create_publisher(JointState, self.p.joint_states_topic, 10)
         self.pub_instruction = self.create_publisher(String, self.p.instruction_topic, LATCHED_QOS)
         self.pub_outcome = self.create_publisher(String, self.p.outcome_topic, 10)
+        self.pub_side = (self.create_publisher(Image, self.p.side_view_topic, qos_profile_sensor_data)
+                         if self.side_view_period_ticks else None)
         self.create_subscription(JointTrajectory, self.p.joint_trajectory_topic, self.on_trajectory, 10)
         self.create_subscription(Float64MultiArray, self.p.joint_command_topic, self.on_command, 10)
         self.create_service(Trigger, "~/reset", self.on_reset)
@@ -105,6 +122,7 @@ class SimNode(Node):
         self.episode_seed = seed
         self.episode_start = time.monotonic()
         self.last_action_time = -np.inf
+        self.outcome_sent = False
         self.pub_instruction.publish(String(data=instruction))
         self.get_logger().info(f"episode {self.episode} (seed {seed}): {instruction!r}")
         return instruction
@@ -171,9 +189,12 @@ class SimNode(Node):
                                                       stamp, self.p.base_frame_id))
         if self.tick % self.camera_period_ticks == 0:
             self.publish_camera(stamp)
+        if self.pub_side is not None and self.tick % self.side_view_period_ticks == 0:
+            self.pub_side.publish(numpy_to_image(self.sim.render_side_view(), "rgb8", self.p.base_frame_id, stamp))
         self.tick += 1
-        if step.done:
+        if step.done and not self.outcome_sent:  # without auto_reset the world stays as it ended: report it once
             self.publish_outcome(step)
+            self.outcome_sent = True
             if self.p.auto_reset:
                 self.episode += 1
                 self.reset(self.p.seed + self.episode, self.p.command or None)
