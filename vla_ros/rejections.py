@@ -31,7 +31,8 @@ class RejectionCounter:
         self.counts[key] += 1
         n = self.counts[key]
         if n == 1 or n % self.remind_every == 0:
-            self.log(f"rejected {source} ({n}x): {error}")
+            text = str(error)
+            self.log(f"rejected {source} ({n}x): {text if len(text) <= 300 else text[:300] + '...'}")
 
     @property
     def total(self) -> int:

@@ -6,6 +6,9 @@ so a slow model drops frames instead of queueing them. Publishes, per processed 
   camera optical frame, only when depth + CameraInfo give a valid reading), target_pixel (PointStamped
   with x=u, y=v in pixels, z=0, header.frame_id = the image frame), markers (MarkerArray), and status
   (JSON String: found / not_found / not_understood / waiting / idle + reason, score, pixel, point).
+Bad input is rejected and counted, never a crash: frames wider or taller than `max_image_size`, unknown encodings,
+a data length that does not fit height * step, depth frames with no valid reading, non-finite intrinsics, commands
+longer than `max_command_chars`; every status carries the counts (`rejected_inputs`).
 Candidate phrases change at run time through the `candidates` parameter
 (`ros2 param set /grounding candidates "['red block', 'blue ball']"`), no restart needed.
 """
@@ -48,6 +51,9 @@ class GroundingParams:
     score_threshold: float = param(-1.0, "found/not-found threshold; < 0 uses the model's calibrated one")
     candidates: list = param([""], "candidate phrases ([''] = every 'colour shape' of the vocabulary)")
     depth_max_age_s: float = param(0.2, "use depth only if its stamp is this close to the colour frame")
+    max_image_size: int = param(2048, "largest accepted image width or height, px: bigger colour or depth frames "
+                                      "(a 4K camera) are rejected and counted; the model sees a few hundred px anyway")
+    max_command_chars: int = param(200, "longer commands are refused unparsed (not_understood, counted)")
     publish_overlay: bool = param(True, "publish the overlay image (costs a copy + drawing per frame)")
     num_threads: int = param(1, "torch CPU threads (0 = torch's default, every core). 1 by default: the offline model "
                                 "runs ~45 Hz on one thread, and torch's all-core threads stall when other processes "
@@ -68,6 +74,10 @@ class GroundingParams:
             raise ValueError(f"device={self.device!r}: use auto, cpu or cuda")
         if self.dtype not in ("fp16", "bf16", "fp32"):
             raise ValueError(f"dtype={self.dtype!r}: use fp16, bf16 or fp32")
+        if self.max_image_size < 32:
+            raise ValueError(f"max_image_size={self.max_image_size} must be >= 32")
+        if self.max_command_chars < 1:
+            raise ValueError("max_command_chars must be >= 1")
 
 
 class GroundingNode(ModelNode):
@@ -166,6 +176,13 @@ class GroundingNode(ModelNode):
         return SetParametersResult(successful=True)
 
     def on_command(self, msg: String) -> None:
+        if len(msg.data) > self.p.max_command_chars:  # refused before parsing: a huge text must not stall the node
+            self.command = None
+            self.rejections.reject("command", RejectedInput("too long", f"{len(msg.data)} characters"))
+            self.publish_status({"status": "not_understood", "command": msg.data[:80] + "...",
+                                 "reason": f"command too long ({len(msg.data)} characters, "
+                                           f"at most {self.p.max_command_chars})"})
+            return
         text = msg.data.strip()
         parsed = self.grounder.vocab.parse(text)
         if getattr(parsed, "is_stop", False):
@@ -174,7 +191,8 @@ class GroundingNode(ModelNode):
             return
         if not hasattr(parsed, "verb"):
             self.command = None
-            self.publish_status({"status": "not_understood", "reason": parsed.reason, "command": text})
+            suggestion = {"suggestion": parsed.suggestion} if parsed.suggestion else {}  # shown, never acted on
+            self.publish_status({"status": "not_understood", "reason": parsed.reason, "command": text, **suggestion})
             return
         self.command, self.phrase = text, parsed.target_phrase
         self.get_logger().info(f"grounding {parsed.target_phrase!r} for command {text!r}")
@@ -183,7 +201,7 @@ class GroundingNode(ModelNode):
                                  "reason": f"no image received yet on {self.p.image_topic}"})
 
     def on_info(self, msg: CameraInfo) -> None:
-        if len(msg.k) != 9 or msg.k[0] <= 0 or msg.k[4] <= 0:
+        if len(msg.k) != 9 or not np.all(np.isfinite(msg.k)) or msg.k[0] <= 0 or msg.k[4] <= 0:
             self.rejections.reject("camera_info", RejectedInput("invalid intrinsics", f"k={list(msg.k)}"))
             return
         self.info_msg = msg
@@ -195,6 +213,7 @@ class GroundingNode(ModelNode):
         if self.command is None:
             return
         try:
+            self.check_size(msg)
             rgb = to_rgb8(msg)
         except RejectedInput as exc:
             self.rejections.reject("image", exc)
@@ -202,7 +221,13 @@ class GroundingNode(ModelNode):
             return
         depth, intrinsics = self.depth_for(msg)
         # The command was parsed once when it arrived; per frame only its phrase is grounded.
-        result = self.grounder.ground_phrase(np.ascontiguousarray(rgb), self.phrase, depth, intrinsics)
+        try:
+            result = self.grounder.ground_phrase(np.ascontiguousarray(rgb), self.phrase, depth, intrinsics)
+        except Exception as exc:  # an input nobody foresaw must cost one frame, not the node
+            self.get_logger().error(f"grounding failed on a {msg.width}x{msg.height} {msg.encoding} frame: {exc!r}")
+            self.rejections.reject("image", RejectedInput("grounding failed", type(exc).__name__))
+            self.publish_status({"status": "waiting", "reason": f"grounding failed: {exc}", "command": self.command})
+            return
         self.frames += 1
         self.publish_result(msg, rgb, result)
 
@@ -214,13 +239,22 @@ class GroundingNode(ModelNode):
         if dt > self.p.depth_max_age_s:
             return None, None
         try:
+            self.check_size(self.depth_msg)
             depth = to_depth_m(self.depth_msg)
+            if not np.isfinite(depth).any():  # NaN pixels are holes (REP 118); a frame of nothing but holes is useless
+                raise RejectedInput("no valid reading", "every pixel is NaN, inf or <= 0")
         except RejectedInput as exc:
             self.rejections.reject("depth", exc)
+            self.depth_msg = None  # counted once, not once per colour frame
             return None, None
         k = self.info_msg.k
         sx, sy = image.width / max(1, self.info_msg.width), image.height / max(1, self.info_msg.height)
         return depth, (k[0] * sx, k[4] * sy, k[2] * sx, k[5] * sy)
+
+    def check_size(self, msg: Image) -> None:
+        """Refuse frames beyond `max_image_size` before any conversion touches their pixels."""
+        if max(int(msg.width), int(msg.height)) > self.p.max_image_size:
+            raise RejectedInput("image too large", f"{msg.width}x{msg.height} > max_image_size {self.p.max_image_size}")
 
     # ---------------------------------------------------------------- outputs
     def publish_result(self, image: Image, rgb: np.ndarray, result: Any) -> None:
@@ -245,6 +279,7 @@ class GroundingNode(ModelNode):
         self.pub_markers.publish(markers)
         status = result.summary()
         status.update(command=self.command, frame_id=header.frame_id, stamp=_seconds(header.stamp),
+                      image_wh=[int(rgb.shape[1]), int(rgb.shape[0])],  # what bbox and pixel are relative to
                       frames=self.frames, rejected_inputs=self.rejections.as_dict())
         self.publish_status(status)
 
@@ -260,6 +295,7 @@ class GroundingNode(ModelNode):
 
     def publish_status(self, payload: dict[str, Any]) -> None:
         payload.setdefault("time", time.time())
+        payload.setdefault("rejected_inputs", self.rejections.as_dict())
         self.pub_status.publish(json_string(payload))
 
 
