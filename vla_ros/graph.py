@@ -79,6 +79,9 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
               {"policy": "checkpoint"}),
     LaunchArg("policy_output", "joint_trajectory", "policy output: joint_trajectory (ros2_control), forward_command "
               "(Float64MultiArray) or twist (MoveIt Servo)", {"policy": "output"}),
+    LaunchArg("policy_gripper_in_command", "", "true: the gripper rides in the arm command; false: arm joints only and "
+              "the opening on the gripper topic, for a hand with its own controller ('' = the params file)",
+              {"policy": "gripper_in_command"}),
     LaunchArg("joint_trajectory_topic", TOPICS.joint_trajectory, "trajectory_msgs/JointTrajectory arm command",
               {"policy": "joint_trajectory_topic", "sim": "joint_trajectory_topic"}),
     LaunchArg("joint_command_topic", TOPICS.joint_command, "std_msgs/Float64MultiArray arm command",

@@ -38,7 +38,6 @@ from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.policy.controller import (ARM_JOINTS, FINGER_JOINTS, PANDA_JOINT_LOWER, PANDA_JOINT_UPPER,
                                        PANDA_JOINT_VELOCITY, ControllerConfig, Decision, quaternion_xyzw_to_matrix)
-from vla_ros.policy.observation import MAX_AGE_S
 from vla_ros.rejections import RejectedInput
 from vla_ros.topics import FRAMES, TOPICS
 
@@ -61,16 +60,21 @@ class PolicyParams:
     joint_trajectory_topic: str = param(TOPICS.joint_trajectory, "JointTrajectory out (output=joint_trajectory)")
     joint_command_topic: str = param(TOPICS.joint_command, "Float64MultiArray out (output=forward_command)")
     twist_topic: str = param(TOPICS.servo_twist, "TwistStamped out (output=twist)")
-    gripper_topic: str = param(TOPICS.policy_gripper, "std_msgs/Float64 gripper opening (m) out (output=twist)")
+    gripper_topic: str = param(TOPICS.policy_gripper, "std_msgs/Float64 gripper opening (m) out (output=twist, or "
+                                                      "gripper_in_command false)")
+    gripper_in_command: bool = param(True, "true: the finger joints (joint_trajectory) or the gripper opening "
+                                           "(forward_command) ride in the arm command; false: the arm command has the 7 "
+                                           "arm joints only and the opening goes to gripper_topic, for robots whose "
+                                           "hand has its own controller (franka_ros2, MoveIt Panda configs)")
     base_frame: str = param(FRAMES.base, "robot base frame: the policy's frame, and the twist's frame_id")
     arm_joints: list = param(list(ARM_JOINTS), "the 7 arm joints in the policy's order (panda_joint1..7)")
     finger_joints: list = param(list(FINGER_JOINTS), "finger joints (each finger's distance from the centre, m)")
-    control_rate_hz: float = param(20.0, "control rate, Hz: must be the rate the policy was trained at")
-    joint_state_timeout_s: float = param(0.25, "hold when the latest joint state arrived longer ago than this")
-    target_timeout_s: float = param(MAX_AGE_S, "hold when the last target fix is older than this (<= 2 s, the "
+    control_rate_hz: float = param(ControllerConfig.control_rate_hz, "control rate, Hz: must be the rate the policy was trained at")
+    joint_state_timeout_s: float = param(ControllerConfig.joint_state_timeout_s, "hold when the latest joint state arrived longer ago than this")
+    target_timeout_s: float = param(ControllerConfig.target_timeout_s, "hold when the last target fix is older than this (<= 2 s, the "
                                                "oldest fix age the policy sees)")
-    max_duration_s: float = param(15.0, "give up on a command after this long (status done, 'timed out')")
-    max_command_chars: int = param(200, "longer commands are refused unparsed (not understood, counted)")
+    max_duration_s: float = param(ControllerConfig.max_duration_s, "give up on a command after this long (status done, 'timed out')")
+    max_command_chars: int = param(ControllerConfig.max_command_chars, "longer commands are refused unparsed (not understood, counted)")
     joint_lower: list = param(list(PANDA_JOINT_LOWER), "lower joint position limits, rad (default: the Panda MJCF)")
     joint_upper: list = param(list(PANDA_JOINT_UPPER), "upper joint position limits, rad (default: the Panda MJCF)")
     joint_velocity_limit: list = param(list(PANDA_JOINT_VELOCITY), "joint speed limits, rad/s: each tick's target "
@@ -146,6 +150,8 @@ class PolicyNode(ModelNode):
         vocab = load_vocabulary()
         policy, contract = load_policy(directory, self.p.control_rate_hz, self.p.grounding_model, vocab)
         encoder = TextEncoder(self.p.grounding_model)
+        for cmd in vocab.all_commands():  # the first tick of a command then does not wait for the text tower
+            encoder.embed(cmd.text)
         layout = contract.observation_layout()
         if encoder.dim != layout.text_dim:
             raise RuntimeError(f"grounding model {encoder.model_path} embeds text in {encoder.dim} values, the policy "
@@ -171,6 +177,8 @@ class PolicyNode(ModelNode):
             self.pub_out = self.create_lifecycle_publisher(Float64MultiArray, self.p.joint_command_topic, 10)
         else:
             self.pub_out = self.create_lifecycle_publisher(TwistStamped, self.p.twist_topic, 10)
+        self.gripper_apart = self.p.output == "twist" or not self.p.gripper_in_command
+        if self.gripper_apart:
             self.pub_gripper = self.create_lifecycle_publisher(Float64, self.p.gripper_topic, 10)
 
     def make_transform(self) -> Any:
@@ -273,6 +281,9 @@ class PolicyNode(ModelNode):
         if not d.publish:
             return
         q, g = [float(v) for v in d.joint_targets], d.gripper_opening
+        if self.gripper_apart and g is not None:
+            self.pub_gripper.publish(Float64(data=float(g)))
+            g = None
         if self.p.output == "joint_trajectory":
             names, positions = list(self.p.arm_joints), q
             if g is not None:  # each finger joint is one finger's distance from the centre
@@ -292,8 +303,6 @@ class PolicyNode(ModelNode):
                 v = np.asarray(d.action[:3], dtype=float) * self.scale_per_tick * self.p.control_rate_hz
                 twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(x) for x in v)
             self.pub_out.publish(twist)
-            if g is not None:
-                self.pub_gripper.publish(Float64(data=float(g)))
 
     def publish_status(self, now: float | None = None) -> None:
         self.last_status_publish = time.monotonic()
