@@ -39,7 +39,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_ros.image_conversion import numpy_to_image
 from vla_ros.nodes.node_runtime import LATCHED_QOS
-from vla_ros.process_graph import NodeProcess, spin_until, start_node
+from vla_ros.process_graph import NodeProcess, json_collector, spin_until, start_node, start_policy_graph
 from vla_ros.topics import TOPICS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -105,8 +105,8 @@ class Bench:
         self.frames: dict[str, dict] = {"rgb": {}, "depth": {}, "info": {}}
         self.record_frames = False
         self.images_seen = 0
-        n.create_subscription(String, TOPICS.policy_status, self._json(self.got["policy"]), 200)
-        n.create_subscription(String, TOPICS.grounding_status, self._json(self.got["grounding"]), 200)
+        n.create_subscription(String, TOPICS.policy_status, json_collector(self.got["policy"]), 200)
+        n.create_subscription(String, TOPICS.grounding_status, json_collector(self.got["grounding"]), 200)
         n.create_subscription(JointTrajectory, TOPICS.joint_trajectory,
                               lambda m: self.got["actions"].append(time.monotonic()), 100)
         n.create_subscription(String, TOPICS.sim_instruction, self.got["instruction"].append, LATCHED_QOS)
@@ -114,15 +114,6 @@ class Bench:
         n.create_subscription(Image, TOPICS.depth, lambda m: self._record("depth", m), qos_profile_sensor_data)
         n.create_subscription(CameraInfo, TOPICS.camera_info, lambda m: self._record("info", m), qos_profile_sensor_data)
         self.command = n.create_publisher(String, TOPICS.command, 10)
-
-    @staticmethod
-    def _json(store: list) -> Callable[[String], None]:
-        def callback(msg: String) -> None:
-            try:
-                store.append((time.monotonic(), json.loads(msg.data)))
-            except ValueError:
-                pass
-        return callback
 
     def _on_image(self, msg: Image) -> None:
         self.images_seen += 1
@@ -492,10 +483,7 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     rclpy.init()
     bench = Bench(tmp)
-    procs = {"sim": start_node("sim", tmp, params={"seed": SEED, "command": COMMAND, "max_episode_steps": 100000,
-                                                   "auto_reset": False}),
-             "grounding": start_node("grounding", tmp, params={"num_threads": 1, "publish_overlay": False}),
-             "policy": start_node("policy", tmp)}
+    procs = {p.name: p for p in start_policy_graph(tmp, SEED, COMMAND)}
     memory: list[dict] = []
     try:
         print(f"flood: {args.flood_s:g} s at {args.flood_hz:g} Hz", flush=True)

@@ -30,7 +30,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from vla_ros.image_conversion import numpy_to_image
 from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.paths import models_dir
-from vla_ros.process_graph import spin_until, start_node
+from vla_ros.process_graph import json_collector, spin_until, start_node, start_policy_graph
 from vla_ros.topics import TOPICS
 
 HAVE_POLICY = (models_dir() / "policy" / "policy.pt").is_file()
@@ -282,16 +282,6 @@ def test_grounding_node_rejects_and_counts_every_bad_frame_and_keeps_serving():
 
 
 # ============================================================================================ the launched graph
-def _json_into(store: list):
-    """A String callback appending (arrival time, parsed JSON); the tests' own malformed statuses are skipped."""
-    def callback(msg: String) -> None:
-        try:
-            store.append((time.monotonic(), json.loads(msg.data)))
-        except ValueError:
-            pass
-    return callback
-
-
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     if not HAVE_POLICY:
@@ -299,10 +289,7 @@ def graph(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults_graph")
     rclpy.init()
     node = rclpy.create_node("faults_graph_test")
-    procs = [start_node("sim", tmp, params={"seed": SEED, "command": COMMAND, "max_episode_steps": 100000,
-                                            "auto_reset": False}),
-             start_node("grounding", tmp, params={"num_threads": 1, "publish_overlay": False}),
-             start_node("policy", tmp)]
+    procs = start_policy_graph(tmp, SEED, COMMAND)
     got: dict[str, list] = {"joints": [], "actions": [], "status": [], "grounding": [], "instruction": [],
                             "image": deque(maxlen=3), "tmp": [tmp]}
     node.create_subscription(JointState, TOPICS.joint_states,
@@ -311,7 +298,7 @@ def graph(tmp_path_factory):
                              lambda m: got["actions"].append((time.monotonic(), m)), 50)
     node.create_subscription(String, TOPICS.policy_status,
                              lambda m: got["status"].append((time.monotonic(), json.loads(m.data))), 100)
-    node.create_subscription(String, TOPICS.grounding_status, _json_into(got["grounding"]), 100)
+    node.create_subscription(String, TOPICS.grounding_status, json_collector(got["grounding"]), 100)
     node.create_subscription(String, TOPICS.sim_instruction, got["instruction"].append, LATCHED_QOS)
     node.create_subscription(Image, TOPICS.image,
                              lambda m: got["image"].append(m) if m.encoding == "rgb8" and m.width < 1000 else None,

@@ -19,7 +19,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.paths import models_dir
-from vla_ros.process_graph import spin_until, start_node
+from vla_ros.process_graph import spin_until, start_policy_graph
 from vla_ros.topics import TOPICS
 
 pytestmark = pytest.mark.skipif(not (models_dir() / "policy" / "policy.pt").is_file(),
@@ -50,10 +50,7 @@ def graph(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("policy_graph")
     rclpy.init()
     node = rclpy.create_node("policy_graph_test")
-    procs = [start_node("sim", tmp, params={"seed": SEED, "command": COMMAND, "max_episode_steps": 100000,
-                                            "auto_reset": False}),
-             start_node("grounding", tmp, params={"num_threads": 1, "publish_overlay": False}),
-             start_node("policy", tmp)]
+    procs = start_policy_graph(tmp, SEED, COMMAND)
     got = {"joints": [], "actions": [], "status": [], "grounding": [], "instruction": []}
     node.create_subscription(JointState, TOPICS.joint_states, got["joints"].append, 10)
     node.create_subscription(JointTrajectory, TOPICS.joint_trajectory,

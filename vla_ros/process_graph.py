@@ -9,13 +9,14 @@ test prints. Every wait has a timeout and says what it waited for.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import rclpy
 from rclpy.node import Node
@@ -87,3 +88,22 @@ def spin_until(node: Node, predicate: Callable[[], bool], timeout: float, what: 
             logs = "\n".join(f"--- {p.name} ---\n{p.log()[-2000:]}" for p in processes)
             raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
         rclpy.spin_once(node, timeout_sec=0.05)
+
+
+def start_policy_graph(tmp: Path, seed: int, command: str) -> list[NodeProcess]:
+    """Sim (fixed seed and command, no auto reset), grounding (one thread, no overlay) and policy: the graph the
+    policy tests and the fault benchmark drive."""
+    return [start_node("sim", tmp, params={"seed": seed, "command": command, "max_episode_steps": 100000,
+                                           "auto_reset": False}),
+            start_node("grounding", tmp, params={"num_threads": 1, "publish_overlay": False}),
+            start_node("policy", tmp)]
+
+
+def json_collector(store: list) -> Callable[[Any], None]:
+    """A std_msgs/String callback appending (arrival time, parsed JSON); text that is not JSON is skipped."""
+    def callback(msg: Any) -> None:
+        try:
+            store.append((time.monotonic(), json.loads(msg.data)))
+        except ValueError:
+            pass
+    return callback

@@ -203,17 +203,10 @@ class _Episode:
 
 
 def policy_act_fn(policy: Any) -> ActFn:
-    """Deterministic action of an SB3 actor-critic: the Gaussian's mean, clipped to [-1, 1] (as in evaluation)."""
-    import torch
+    """Deterministic action of an SB3 actor-critic (`modeling_vla.policy_act_fn`, as in evaluation)."""
+    from vla_ros.policy.modeling_vla import policy_act_fn as act_fn
 
-    from vla_ros.policy.modeling_vla import actor_mean
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            a = actor_mean(policy, torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
-        return np.clip(a, -1.0, 1.0)
-
-    return act
+    return act_fn(policy)
 
 
 def load_policy(directory: Path, control_rate_hz: float, grounding_model: str = "", vocab: Vocabulary | None = None):

@@ -97,6 +97,18 @@ def actor_mean(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.Tensor:
     return policy.action_net(latent_pi)
 
 
+def policy_act_fn(policy: ActorCriticPolicy):
+    """obs (D,) -> the deterministic action (the Gaussian's mean) clipped to [-1, 1]: what evaluation and the
+    node execute."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            a = actor_mean(policy, torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+        return np.clip(a, -1.0, 1.0)
+
+    return act
+
+
 def set_normalisation(policy: ActorCriticPolicy, mean: np.ndarray, std: np.ndarray) -> None:
     """Observation statistics into every extractor (one if shared, actor's and critic's otherwise)."""
     for ext in {id(e): e for e in (policy.pi_features_extractor, policy.vf_features_extractor)}.values():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -81,40 +82,56 @@ class Fix:
     bbox_wh: tuple[float, float] = (0.0, 0.0)
 
 
+class UpdateSchedule:
+    """The grounder's timing, shared by the simulated and the real one in the loop: a result every `period`
+    control steps (offset by `phase`), delivered `latency` steps after the frame it was computed on."""
+
+    def __init__(self, period: int, latency: int) -> None:
+        self.period, self.latency = period, latency
+        self.reset()
+
+    def reset(self, phase: int = 0) -> None:
+        self._pending: list[tuple[int, Fix]] = []
+        self._step = 0
+        self._phase = phase
+
+    def step(self, make_fix: Callable[[], Fix]) -> list[Fix]:
+        """Once per control step; `make_fix` runs only on update steps. Returns the fixes that arrive now."""
+        if (self._step + self._phase) % self.period == 0:
+            self._pending.append((self._step + self.latency, make_fix()))
+        self._step += 1
+        due = [f for t, f in self._pending if t < self._step]
+        self._pending = [(t, f) for t, f in self._pending if t >= self._step]
+        return due
+
+
 class SimulatedGrounder:
     """Privileged target pose -> the grounder's fixes, with its update period and latency, seeded."""
 
     def __init__(self, params: PerceptionModelParams, rng: np.random.Generator) -> None:
         self.p = params
         self.rng = rng
-        self._pending: list[tuple[int, Fix]] = []
-        self._step = 0
-        self._phase = 0
+        self.schedule = UpdateSchedule(params.update_period_steps, params.latency_steps)
         self._missed = False
 
     def reset(self) -> None:
-        self._pending.clear()
-        self._step = 0
         self._missed = False
-        self._phase = int(self.rng.integers(self.p.update_period_steps))
+        self.schedule.reset(phase=int(self.rng.integers(self.p.update_period_steps)))
 
     def step(self, obj_pos: np.ndarray, half_height: float, ee_pos: np.ndarray) -> list[Fix]:
         """Called once per control step with the true state; returns the fixes that arrive now."""
-        if (self._step + self._phase) % self.p.update_period_steps == 0:
-            b = self.p.near if is_near(ee_pos, obj_pos, half_height, self.p) else self.p.far
-            if self.rng.random() < found_probability(b.found_rate, self.p.miss_after_miss, self._missed):
-                self._missed = False
-                pos = np.asarray(obj_pos, dtype=np.float64) + np.asarray(b.bias) + self.rng.normal(0.0, b.std)
-                score = float(np.clip(self.rng.normal(self.p.score_mean, self.p.score_std), 0.0, 1.0))
-                wh = tuple(float(max(0.0, v + self.rng.normal(0.0, self.p.bbox_std))) for v in self.p.bbox_wh)
-                fix = Fix(pos, score, wh)  # type: ignore[arg-type]
-            else:
-                fix, self._missed = Fix(None), True
-            self._pending.append((self._step + self.p.latency_steps, fix))
-        self._step += 1
-        due = [f for t, f in self._pending if t < self._step]
-        self._pending = [(t, f) for t, f in self._pending if t >= self._step]
-        return due
+        return self.schedule.step(lambda: self._fix(obj_pos, half_height, ee_pos))
+
+    def _fix(self, obj_pos: np.ndarray, half_height: float, ee_pos: np.ndarray) -> Fix:
+        b = self.p.near if is_near(ee_pos, obj_pos, half_height, self.p) else self.p.far
+        if self.rng.random() >= found_probability(b.found_rate, self.p.miss_after_miss, self._missed):
+            self._missed = True
+            return Fix(None)
+        self._missed = False
+        pos = np.asarray(obj_pos, dtype=np.float64) + np.asarray(b.bias) + self.rng.normal(0.0, b.std)
+        score = float(np.clip(self.rng.normal(self.p.score_mean, self.p.score_std), 0.0, 1.0))
+        wh = tuple(float(max(0.0, v + self.rng.normal(0.0, self.p.bbox_std))) for v in self.p.bbox_wh)
+        return Fix(pos, score, wh)  # type: ignore[arg-type]
 
 
 def found_probability(found_rate: float, miss_after_miss: float, missed_last: bool) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 
 from vla_ros.policy.language import TextEncoder
 from vla_ros.policy.observation import ObservationLayout, Proprio, build_observation, command_ids
-from vla_ros.policy.perception import Fix, PerceptionModelParams, SimulatedGrounder, TargetTracker
+from vla_ros.policy.perception import Fix, PerceptionModelParams, SimulatedGrounder, TargetTracker, UpdateSchedule
 from vla_ros.vocabulary import Command
 
 TRAIN_SEEDS = (0, 900_000)
@@ -160,20 +160,15 @@ class RealGrounderSource:
         self.grounder = Grounder(GrounderConfig(model=grounding_model or "clipseg-sim", device="cpu", num_threads=1))
         self.last_result: Any = None
         self.last_rgb: np.ndarray | None = None
+        self.schedule = UpdateSchedule(perception.update_period_steps, perception.latency_steps)
 
     def reset(self, instruction: str) -> None:
         parsed = self.grounder.vocab.parse(instruction)
         self.phrase = parsed.target_phrase
-        self._pending: list[tuple[int, Fix]] = []
-        self._step = 0
+        self.schedule.reset()
 
     def step(self) -> list[Fix]:
-        if self._step % self.p.update_period_steps == 0:
-            self._pending.append((self._step + self.p.latency_steps, self.ground()))
-        self._step += 1
-        due = [f for t, f in self._pending if t < self._step]
-        self._pending = [(t, f) for t, f in self._pending if t >= self._step]
-        return due
+        return self.schedule.step(self.ground)
 
     def ground(self) -> Fix:
         info = self.env.camera_info("front", self.size)

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
-import torch
 
 ActFn = Callable[[np.ndarray, "object"], np.ndarray]
 
@@ -48,14 +47,10 @@ class VerbScore:
 
 def policy_act_fn(policy) -> ActFn:
     """Deterministic action (the Gaussian's mean) of an SB3 actor-critic, clipped to the action box."""
-    from vla_ros.policy.modeling_vla import actor_mean
+    from vla_ros.policy.modeling_vla import policy_act_fn as act_fn
 
-    def act(obs: np.ndarray, env) -> np.ndarray:
-        with torch.no_grad():
-            a = actor_mean(policy, torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
-        return np.clip(a, -1.0, 1.0)
-
-    return act
+    act = act_fn(policy)
+    return lambda obs, env: act(obs)
 
 
 def expert_act_fn(env) -> ActFn:

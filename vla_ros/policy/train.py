@@ -32,7 +32,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMoni
 
 from vla_ros.policy.behaviour_cloning import Demonstrations, collect_demonstrations, train_bc
 from vla_ros.policy.checkpoint import make_contract, save_checkpoint
-from vla_ros.policy.configuration_vla import TrainConfig, VLAConfig
+from vla_ros.policy.configuration_vla import TrainConfig
 from vla_ros.policy.language import model_fingerprint, vocabulary_hash
 from vla_ros.policy.modeling_vla import (actor_mean, actor_parameters, critic_from_actor, policy_kwargs,
                                         set_normalisation)
