@@ -105,16 +105,18 @@ def test_a_command_moves_the_arm_towards_the_object(graph):
     target = np.asarray(info["objects"][info["target_id"] - 1]["pos"])
     spin_until(node, lambda: got["joints"], 20, "joint states", procs)
     q0 = np.array(got["joints"][-1].position[:7])
-    start = float(np.linalg.norm(_grasp_point(got, arm) - target))
+    # Horizontal distance: a touch ends with the grasp point over the object but ~7 cm above its centre (the
+    # fingertips are 4.3 cm below it and touch the top), so a 3-D radius is a race against where contact happens.
+    start = float(np.linalg.norm(_grasp_point(got, arm)[:2] - target[:2]))
     got["actions"].clear()
     _act(node, procs, got, command, COMMAND)
     best = [start]
 
     def closer():
-        best.append(float(np.linalg.norm(_grasp_point(got, arm) - target)))
-        return min(best) < min(0.06, 0.5 * start)
+        best.append(float(np.linalg.norm(_grasp_point(got, arm)[:2] - target[:2])))
+        return min(best) < min(0.03, 0.5 * start)
 
-    spin_until(node, closer, 30, f"the grasp point near {target.round(3).tolist()} (from {start:.3f} m)", procs)
+    spin_until(node, closer, 30, f"the grasp point over {target.round(3).tolist()} (from {start:.3f} m)", procs)
     assert got["actions"], "actions were published"
     msg = got["actions"][-1][1]
     assert list(msg.joint_names[:7]) == list(ARM) and len(msg.points) == 1
