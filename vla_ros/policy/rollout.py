@@ -1,11 +1,12 @@
 """Run episodes of a policy (or the expert, or random actions) in `PolicyEnv` and score them per verb."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from vla_ros.stats import wilson95
 
 ActFn = Callable[[np.ndarray, "object"], np.ndarray]
 
@@ -33,12 +34,7 @@ class VerbScore:
 
     def wilson95(self) -> tuple[float, float]:
         """95% Wilson score interval of the success rate."""
-        n, p, z = self.episodes, self.rate, 1.96
-        if n == 0:
-            return 0.0, 1.0
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return max(0.0, centre - half), min(1.0, centre + half)
+        return wilson95(self.successes, self.episodes)
 
     def as_dict(self) -> dict:
         lo, hi = self.wilson95()
