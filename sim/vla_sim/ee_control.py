@@ -83,7 +83,8 @@ def ee_delta_step(arm: ArmKinematics, q_target: np.ndarray, q_measured: np.ndarr
     """One control tick: (new joint targets (7,), finger target m) for action (dx, dy, dz, gripper) in [-1, 1]
     (clipped here). `ee_measured` is the measured grasp point (the env's site position; FK(q_measured) on a robot)."""
     a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    dq = ee_target_to_joints(arm, q_target, commanded_ee_pos(arm, q_target, ee_measured) + a[:3] * MAX_EE_STEP_M) - q_target
+    ee_target = commanded_ee_pos(arm, q_target, ee_measured) + a[:3] * MAX_EE_STEP_M
+    dq = ee_target_to_joints(arm, q_target, ee_target) - q_target
     # Scale the whole joint step so no joint outruns what the damped servos follow: joints then lag in
     # proportion and the grasp point moves along the commanded line.
     q_new = q_target + dq * min(1.0, EE_MAX_JOINT_STEP_RAD / max(np.abs(dq).max(), 1e-9))

@@ -8,9 +8,10 @@ Action contract (also as data: `ACTION_SPEC`), 20 Hz control, physics substeps u
   - action_mode "ee_delta": a[0:3] = (dx, dy, dz) of the grasp point in the robot base (= world) frame,
     scaled by MAX_EE_STEP_M (0.03 m per tick = 0.6 m/s), added to the grasp point at the current joint
     targets (so it integrates like joint_delta, at most MAX_EE_LEAD_M ahead of the measured one) and
-    clipped to EE_BOUNDS; the hand is held pointing down at yaw 0. Damped-least-squares IK (`vla_sim.kinematics`) turns it into joint position targets,
-    whose step is scaled so no joint moves more than EE_MAX_JOINT_STEP_RAD per tick (the MJCF's joint
-    damping caps joint speed near 0.9 rad/s; within that the grasp point follows a straight line).
+    clipped to EE_BOUNDS; the hand is held pointing down at yaw 0. Damped-least-squares IK
+    (`vla_sim.kinematics`) turns it into joint position targets, whose step is scaled so no joint moves more
+    than EE_MAX_JOINT_STEP_RAD per tick (the MJCF's joint damping caps joint speed near 0.9 rad/s; within that
+    the grasp point follows a straight line).
     a[3:7] are ignored in this mode.
   - a[7] (both modes) is the gripper: -1 = closed, +1 = fully open (0.08 m between the fingers), linear.
   A non-finite action or one of the wrong shape is a ValueError.
@@ -36,22 +37,43 @@ import numpy as np
 from vla_ros.topics import FRAMES
 from vla_ros.vocabulary import Command, Vocabulary, load_vocabulary
 from vla_sim.camera import MAX_DEPTH_M, CameraInfo, CameraRenderer, camera_info
-from vla_sim.ee_control import (EE_BOUNDS, EE_MAX_JOINT_STEP_RAD, IK_ITERATIONS_PER_TICK, MAX_EE_LEAD_M, MAX_EE_STEP_M,
-                                MAX_TARGET_LEAD_RAD, ArmKinematics, ee_delta_step, gripper_finger_target,
-                                limit_targets)
+from vla_sim.ee_control import (
+    EE_BOUNDS,
+    EE_MAX_JOINT_STEP_RAD,
+    IK_ITERATIONS_PER_TICK,
+    MAX_EE_LEAD_M,
+    MAX_EE_STEP_M,
+    ArmKinematics,
+    ee_delta_step,
+    gripper_finger_target,
+    limit_targets,
+)
 from vla_sim.ee_control import commanded_ee_pos as _commanded_ee_pos
 from vla_sim.ee_control import ee_target_to_joints as _ee_target_to_joints
 from vla_sim.kinematics import IKResult, solve_ik, top_down
-from vla_sim.scene import (ARM_JOINT_NAMES, FINGER_JOINT_NAMES, HIDDEN_GROUP, JOINT_NAMES, Scene, build_scene,
-                           show_robot_meshes)
+from vla_sim.scene import (
+    ARM_JOINT_NAMES,
+    FINGER_JOINT_NAMES,
+    HIDDEN_GROUP,
+    JOINT_NAMES,
+    Scene,
+    build_scene,
+    show_robot_meshes,
+)
 from vla_sim.task_judge import Judgement, RewardWeights, StepState, TaskJudge
-from vla_sim.task_sampler import (INSTRUCTION_CHARSET, INSTRUCTION_MAX_LENGTH, Task, check_directions,
-                                  parse_command, sample_task)
+from vla_sim.task_sampler import (
+    INSTRUCTION_CHARSET,
+    INSTRUCTION_MAX_LENGTH,
+    Task,
+    check_directions,
+    parse_command,
+    sample_task,
+)
 
 CONTROL_HZ = 20.0
 MAX_JOINT_STEP_RAD = 0.05
-# MAX_TARGET_LEAD_RAD, MAX_EE_STEP_M, MAX_EE_LEAD_M, IK_ITERATIONS_PER_TICK, EE_MAX_JOINT_STEP_RAD, EE_BOUNDS: defined
-# in vla_sim.ee_control (shared with the ROS policy node) and re-exported here.
+# MAX_EE_STEP_M, MAX_EE_LEAD_M, IK_ITERATIONS_PER_TICK, EE_MAX_JOINT_STEP_RAD, EE_BOUNDS: defined in
+# vla_sim.ee_control (shared with the ROS policy node, like MAX_TARGET_LEAD_RAD) and re-exported here.
 GRIPPER_MAX_OPENING_M = 0.08
 HOME_Q = np.array([0.0, -0.26, 0.0, -2.43, 0.0, 0.60, 0.0])  # hand above the table, pointing down
 HOME_NOISE_RAD = 0.05
@@ -77,6 +99,8 @@ ACTION_SPEC: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class EnvConfig:
+    """The constructor arguments of `TabletopEnv` that shape episodes and observations, kept together."""
+
     image_size: int = 128
     obs_images: bool = True
     min_objects: int = 2
@@ -88,14 +112,16 @@ class EnvConfig:
 
 
 class TabletopEnv(gym.Env):
+    """The tabletop pick-and-place task as a Gymnasium env: action and observation contract in the module docstring."""
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": int(CONTROL_HZ)}
 
     def __init__(self, image_size: int = 128, obs_images: bool = True, min_objects: int = 2, max_objects: int = 4,
                  max_episode_steps: int = 150, action_mode: str = "joint_delta", camera: str = "front",
                  robot_meshes: str = "visual", render_mode: str | None = None, vocabulary: Vocabulary | None = None,
                  reward_weights: RewardWeights | None = None) -> None:
-        self.config = EnvConfig(image_size, obs_images, min_objects, max_objects, max_episode_steps, action_mode, camera,
-                                robot_meshes)
+        self.config = EnvConfig(image_size, obs_images, min_objects, max_objects, max_episode_steps, action_mode,
+                                camera, robot_meshes)
         if action_mode not in ("joint_delta", "ee_delta"):
             raise ValueError(f"action_mode must be 'joint_delta' or 'ee_delta', not {action_mode!r}")
         if camera not in CAMERAS:
@@ -107,7 +133,8 @@ class TabletopEnv(gym.Env):
         self.vocab = vocabulary or load_vocabulary()
         check_directions(self.vocab)
         if not 1 <= min_objects <= max_objects <= len(self.vocab.colors) * len(self.vocab.shapes):
-            raise ValueError(f"need 1 <= min_objects ({min_objects}) <= max_objects ({max_objects}) <= colours x shapes")
+            raise ValueError(
+                f"need 1 <= min_objects ({min_objects}) <= max_objects ({max_objects}) <= colours x shapes")
         self.render_mode = render_mode
         self.reward_weights = reward_weights or RewardWeights()
         self.scene: Scene = build_scene(self.vocab, max_render_size=max(512, image_size))
@@ -120,7 +147,8 @@ class TabletopEnv(gym.Env):
         # Per geom: 0 left finger, 1 right finger, 2 hand (link7 incl. the hand mesh), -1 not the gripper.
         self._gripper_part = np.full(self.model.ngeom, -1)
         for part, body in enumerate(("panda0_leftfinger", "panda0_rightfinger", "panda0_link7")):
-            self._gripper_part[self.model.geom_bodyid == mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, body)] = part
+            body_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, body)
+            self._gripper_part[self.model.geom_bodyid == body_id] = part
         self._geom_task_index = np.full(self.model.ngeom, -1)
         self._camera = CameraRenderer(self.model, np.zeros(self.model.ngeom, dtype=np.int32))
 
@@ -259,7 +287,8 @@ class TabletopEnv(gym.Env):
         metres (0..0.08). Values outside the MJCF limits are clipped; returns the names of the clipped ones."""
         q = np.asarray(q, dtype=np.float64)
         if q.shape != (7,) or not np.all(np.isfinite(q)) or not np.isfinite(gripper):
-            raise ValueError(f"set_joint_targets needs 7 finite joint positions and a finite gripper, got {q!r}, {gripper!r}")
+            raise ValueError(
+                f"set_joint_targets needs 7 finite joint positions and a finite gripper, got {q!r}, {gripper!r}")
         lo, hi = self.scene.arm_limits[:, 0], self.scene.arm_limits[:, 1]
         clipped = [n for n, v, a, b in zip(ARM_JOINT_NAMES, q, lo, hi) if not a <= v <= b]
         if not 0.0 <= gripper <= GRIPPER_MAX_OPENING_M:

@@ -21,6 +21,8 @@ EGL_PLATFORM_DEVICE_EXT = 0x313F
 
 @dataclass(frozen=True)
 class GLChoice:
+    """The OpenGL backend picked for MuJoCo and why, so the node can log its choice at start-up."""
+
     backend: str  # "egl", "osmesa", "glfw" (display) or "" (none found: MuJoCo's default, which will fail headless)
     reason: str  # why, for the node's start-up log
 
@@ -30,7 +32,7 @@ _choice: GLChoice | None = None
 
 def egl_available() -> bool:
     """An EGL device display initialises: the same path MuJoCo's EGL context takes (eglQueryDevicesEXT +
-    eglGetPlatformDisplayEXT(EGL_PLATFORM_DEVICE_EXT) + eglInitialize), probed with ctypes in ~ms."""
+    eglGetPlatformDisplayEXT(EGL_PLATFORM_DEVICE_EXT) + eglInitialize), probed cheaply with ctypes."""
     try:
         egl = ctypes.CDLL(ctypes.util.find_library("EGL") or "libEGL.so.1")
     except OSError:
@@ -60,7 +62,7 @@ def egl_available() -> bool:
 
 
 def osmesa_available() -> bool:
-    """libOSMesa loads (what PyOpenGL's osmesa platform, and so MuJoCo's OSMesa context, needs)."""
+    """Whether libOSMesa loads (what PyOpenGL's osmesa platform, and so MuJoCo's OSMesa context, needs)."""
     for name in (ctypes.util.find_library("OSMesa"), "libOSMesa.so.8", "libOSMesa.so.6", "libOSMesa.so"):
         if not name:
             continue

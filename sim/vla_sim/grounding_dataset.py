@@ -28,6 +28,8 @@ from vla_sim.scene import WORKSPACE_X, WORKSPACE_Y
 
 @dataclass(frozen=True)
 class SplitSpec:
+    """Which scenes a split renders: the seeds and how many objects each scene holds."""
+
     seeds: range
     min_objects: int
     max_objects: int
@@ -46,6 +48,8 @@ ARM_HOME_PROBABILITY = 0.4
 
 @dataclass
 class GroundingSplit:
+    """One rendered split in memory: images, instance masks, seeds and per-image object lists."""
+
     images: np.ndarray  # (N, H, W, 3) uint8
     instances: np.ndarray  # (N, H, W) uint8, 0 = background, k = object k
     seeds: np.ndarray  # (N,) int64
@@ -68,6 +72,7 @@ def render_sample(env: TabletopEnv, seed: int, size: int) -> tuple[np.ndarray, n
 
 
 def generate(spec: SplitSpec, size: int) -> GroundingSplit:
+    """Render every scene of `spec` at `size` x `size` pixels into one in-memory split."""
     env = TabletopEnv(image_size=size, obs_images=False, min_objects=spec.min_objects, max_objects=spec.max_objects)
     n = len(spec.seeds)
     images = np.zeros((n, size, size, 3), dtype=np.uint8)
@@ -83,6 +88,7 @@ def generate(spec: SplitSpec, size: int) -> GroundingSplit:
 
 
 def save_grounding_split(split: GroundingSplit, out_dir: str | Path, name: str) -> None:
+    """Write `split` as out_dir/<name>.npz (arrays) and out_dir/<name>.json (object lists)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / f"{name}.npz", images=split.images, instances=split.instances, seeds=split.seeds)
@@ -90,10 +96,12 @@ def save_grounding_split(split: GroundingSplit, out_dir: str | Path, name: str) 
 
 
 def load_grounding_split(data_dir: str | Path, name: str) -> GroundingSplit:
+    """Read a split written by `save_grounding_split`; says how to render it if the files are missing."""
     data_dir = Path(data_dir)
     npz, meta = data_dir / f"{name}.npz", data_dir / f"{name}.json"
     if not npz.is_file() or not meta.is_file():
-        raise FileNotFoundError(f"{npz} or {meta} missing: run python -m vla_sim.grounding_dataset --out {data_dir} --split {name}")
+        raise FileNotFoundError(f"{npz} or {meta} missing: "
+                                f"run python -m vla_sim.grounding_dataset --out {data_dir} --split {name}")
     with np.load(npz) as arrays:
         split = GroundingSplit(arrays["images"], arrays["instances"], arrays["seeds"], json.loads(meta.read_text()))
     if not len(split.images) == len(split.instances) == len(split.seeds) == len(split.objects):
@@ -112,9 +120,11 @@ def _seed_range(text: str) -> range:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: render one split and write it to --out (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--split", required=True, help=f"name; a standard one ({', '.join(STANDARD_SPLITS)}) sets the defaults")
+    standard_names = ", ".join(STANDARD_SPLITS)
+    ap.add_argument("--split", required=True, help=f"name; a standard one ({standard_names}) sets the defaults")
     ap.add_argument("--seeds", type=_seed_range, help="A:B (default: the standard split's)")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--min-objects", type=int)

@@ -163,7 +163,8 @@ def _scene_xml(vocab: Vocabulary, max_render_size: int) -> str:
     for ci, color in enumerate(vocab.colors):
         for si, shape in enumerate(vocab.shapes):
             if shape.geom not in GEOM_SIZES:
-                raise ValueError(f"shape {shape.name!r}: geom type {shape.geom!r} not supported ({', '.join(GEOM_SIZES)})")
+                supported = ", ".join(GEOM_SIZES)
+                raise ValueError(f"shape {shape.name!r}: geom type {shape.geom!r} not supported ({supported})")
             size = " ".join(str(v) for v in GEOM_SIZES[shape.geom])
             rgb = " ".join(f"{v:.3f}" for v in color.rgb)
             park = f"{-4.0 - 0.3 * si:.2f} {-4.0 - 0.3 * ci:.2f} 1.0"
@@ -176,6 +177,8 @@ def _scene_xml(vocab: Vocabulary, max_render_size: int) -> str:
             )
     tx, ty = (TABLE_X[0] + TABLE_X[1]) / 2, (TABLE_Y[0] + TABLE_Y[1]) / 2
     sx, sy = (TABLE_X[1] - TABLE_X[0]) / 2, (TABLE_Y[1] - TABLE_Y[0]) / 2
+    front_pos = " ".join(map(str, FRONT_CAMERA_POS))
+    front_xyaxes = _xyaxes(FRONT_CAMERA_POS, FRONT_CAMERA_TARGET)
     return f"""
 <mujoco model="vla_tabletop">
   <include file="assets.xml"/>
@@ -186,15 +189,18 @@ def _scene_xml(vocab: Vocabulary, max_render_size: int) -> str:
     <headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5" specular="0.1 0.1 0.1"/>
   </visual>
   <asset>
-    <texture name="floor_tex" type="2d" builtin="checker" rgb1="0.30 0.30 0.32" rgb2="0.25 0.25 0.27" width="256" height="256"/>
+    <texture name="floor_tex" type="2d" builtin="checker" rgb1="0.30 0.30 0.32" rgb2="0.25 0.25 0.27"
+             width="256" height="256"/>
     <material name="floor_mat" texture="floor_tex" texrepeat="4 4"/>
     <material name="table_mat" rgba="0.72 0.62 0.50 1"/>
   </asset>
   <worldbody>
-    <light directional="true" pos="0.5 0 2" dir="0 0 -1" diffuse="0.55 0.55 0.55" specular="0.1 0.1 0.1" castshadow="false"/>
+    <light directional="true" pos="0.5 0 2" dir="0 0 -1" diffuse="0.55 0.55 0.55" specular="0.1 0.1 0.1"
+           castshadow="false"/>
     <geom name="floor" type="plane" pos="0 0 {-TABLE_THICKNESS}" size="6 6 0.1" material="floor_mat"/>
-    <geom name="table" type="box" pos="{tx} {ty} {-TABLE_THICKNESS / 2}" size="{sx} {sy} {TABLE_THICKNESS / 2}" material="table_mat" friction="0.6 0.005 0.0001"/>
-    <camera name="front" pos="{' '.join(map(str, FRONT_CAMERA_POS))}" xyaxes="{_xyaxes(FRONT_CAMERA_POS, FRONT_CAMERA_TARGET)}" fovy="{FRONT_CAMERA_FOVY}"/>
+    <geom name="table" type="box" pos="{tx} {ty} {-TABLE_THICKNESS / 2}" size="{sx} {sy} {TABLE_THICKNESS / 2}"
+          material="table_mat" friction="0.6 0.005 0.0001"/>
+    <camera name="front" pos="{front_pos}" xyaxes="{front_xyaxes}" fovy="{FRONT_CAMERA_FOVY}"/>
     <body name="panda_base" pos="0 0 0">
       <include file="chain.xml"/>
     </body>
@@ -244,8 +250,10 @@ def _index(model: mujoco.MjModel, vocab: Vocabulary) -> Scene:
     if (arm_j < 0).any() or (fin_j < 0).any():
         raise RuntimeError("Panda joints not found after renaming: the gymnasium-robotics MJCF changed")
     act_by_joint = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)}
-    robot_bodies = {b for b in range(model.nbody) if mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b).startswith("panda")}
-    finger_bodies = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("panda0_leftfinger", "panda0_rightfinger")}
+    robot_bodies = {b for b in range(model.nbody)
+                    if mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b).startswith("panda")}
+    finger_bodies = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n)
+                     for n in ("panda0_leftfinger", "panda0_rightfinger")}
     slots = []
     for color in vocab.colors:
         for shape in vocab.shapes:

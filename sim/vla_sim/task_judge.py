@@ -46,6 +46,8 @@ class StepState:
 
 @dataclass(frozen=True)
 class Judgement:
+    """The judge's verdict on one step: reward, its shaped terms, success, and why the episode failed (if it did)."""
+
     reward: float
     terms: dict[str, float]
     success: bool
@@ -54,6 +56,8 @@ class Judgement:
 
 @dataclass
 class TaskJudge:
+    """Scores one episode step by step against the state at its start (it counts how long a pick is held)."""
+
     task: Task
     initial_positions: np.ndarray  # (n, 3)
     weights: RewardWeights = field(default_factory=RewardWeights)
@@ -96,7 +100,8 @@ class TaskJudge:
         """Vectorised checks first (every step); the message is built only when something went wrong."""
         t, verb = self.task.target_index, self.task.command.verb
         p = s.positions
-        off = (p[:, 2] < FELL_BELOW_M) | (p[:, 0] < TABLE_X[0]) | (p[:, 0] > TABLE_X[1]) | (p[:, 1] < TABLE_Y[0]) | (p[:, 1] > TABLE_Y[1])
+        off_table = (p[:, 0] < TABLE_X[0]) | (p[:, 0] > TABLE_X[1]) | (p[:, 1] < TABLE_Y[0]) | (p[:, 1] > TABLE_Y[1])
+        off = (p[:, 2] < FELL_BELOW_M) | off_table
         other = np.arange(len(p)) != t
         lifted = other & (rise >= LIFT_SUCCESS_M)
         pushed = other & (np.einsum("ij,ij->i", moved, moved) >= DISTRACTOR_MOVE_M**2)

@@ -33,6 +33,8 @@ PHRASED_SHARE = 0.2
 
 @dataclass(frozen=True)
 class PlacedObject:
+    """One object of a task on the table: which model body (slot), where, and turned by how much."""
+
     slot: ObjectSlot
     xy: tuple[float, float]
     yaw: float
@@ -40,6 +42,8 @@ class PlacedObject:
 
 @dataclass(frozen=True)
 class Task:
+    """What an episode asks for: the command, its worded instruction and the objects on the table."""
+
     command: Command
     instruction: str
     objects: tuple[PlacedObject, ...]  # objects[0] is not necessarily the target
@@ -55,6 +59,7 @@ def normalise_instruction(text: str) -> str:
 
 
 def check_directions(vocab: Vocabulary) -> None:
+    """Fail early if the vocabulary names a push direction the sim has no world vector for."""
     unknown = [d for d in vocab.directions if d not in DIRECTION_VECTORS]
     if unknown:
         raise ValueError(f"vocabulary directions {unknown} have no world vector (known: {list(DIRECTION_VECTORS)})")
@@ -82,7 +87,10 @@ def _typed_wording(rng: np.random.Generator, vocab: Vocabulary, verb_phrase: str
     charset holds ("i'd like you to" does not) and relative clauses ("the cube that is blue", not "one")."""
     if rng.random() >= PHRASED_SHARE:
         return {}
-    fits = lambda phrases: [p for p in phrases if set(p) <= set(INSTRUCTION_CHARSET)]
+
+    def fits(phrases: tuple[str, ...]) -> list[str]:
+        return [p for p in phrases if set(p) <= set(INSTRUCTION_CHARSET)]
+
     ph = vocab.phrasing
     forms: dict[str, list[Any]] = {"opener": fits(ph.openers), "closing": fits(ph.closings),
                                    "relative": [p for p in fits(ph.relatives) if len(p.split()) > 1]}
