@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both set up what is missing first.
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test lint demo bench clean
 SHELL := /bin/bash
 
 setup:
@@ -12,6 +12,9 @@ test: setup
 
 demo: setup
 	@scripts/demo.sh $(ARGS)
+
+lint: setup
+	@scripts/lint.sh
 
 bench: setup
 	@scripts/bench.sh $(ARGS)

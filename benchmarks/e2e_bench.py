@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -47,9 +46,12 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from vla_ros.nodes.node_runtime import LATCHED_QOS  # noqa: E402
 from vla_ros.process_graph import NodeProcess, spin_until, start_node  # noqa: E402
+from vla_ros.stats import percentiles  # noqa: E402
 from vla_ros.topics import TOPICS  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import RESULTS, machine, write_results  # noqa: E402
+
 SEED_START = 1_000_000
 POLICY_BENCH_STEPS = 150  # vla_ros.policy.evaluate's max_steps
 CONTROL_HZ = 20.0
@@ -58,6 +60,8 @@ RESET_TOPIC = "/sim/reset_to"
 
 @dataclass
 class Episode:
+    """One command through the graph: what was asked, what the sim reported, what grounding and policy said."""
+
     seed: int
     verb: str
     command: str
@@ -72,6 +76,7 @@ class Episode:
 @dataclass
 class Samples:
     """Raw timings, wall-clock seconds (time.time()) unless named otherwise."""
+
     grounding: list = field(default_factory=list)  # (arrival, status dict)
     targets: list = field(default_factory=list)  # (arrival, frame stamp)
     actions: list = field(default_factory=list)  # arrival
@@ -169,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     node.create_subscription(PointStamped, TOPICS.grounding_target,
                              lambda m: got.targets.append((time.time(), _seconds(m.header.stamp))), 100)
     node.create_subscription(JointTrajectory, TOPICS.joint_trajectory, lambda m: got.actions.append(time.time()), 100)
-    node.create_subscription(String, TOPICS.policy_status, lambda m: got.policy.append((time.time(), json.loads(m.data))),
-                             100)
-    node.create_subscription(String, TOPICS.sim_outcome, lambda m: got.outcome.append((time.time(), json.loads(m.data))),
-                             10)
+    node.create_subscription(String, TOPICS.policy_status,
+                             lambda m: got.policy.append((time.time(), json.loads(m.data))), 100)
+    node.create_subscription(String, TOPICS.sim_outcome,
+                             lambda m: got.outcome.append((time.time(), json.loads(m.data))), 10)
     node.create_subscription(String, TOPICS.sim_instruction, got.instruction.append, LATCHED_QOS)
     node.create_subscription(Image, TOPICS.image, lambda m: got.camera.append(_seconds(m.header.stamp)),
                              qos_profile_sensor_data)
@@ -197,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                              timeout=(POLICY_BENCH_STEPS + args.handshake_ticks) / CONTROL_HZ + 15.0)
             episodes.append(ep)
             print(f"[e2e] {k + 1}/{len(episodes_plan)} seed {seed} {command!r}: "
-                  f"{'success' if ep.success else ep.reason} ({ep.grounded}, found in {ep.found_fraction:.0%} of frames; "
-                  f"policy {ep.policy})", flush=True)
+                  f"{'success' if ep.success else ep.reason} ({ep.grounded}, found in "
+                  f"{ep.found_fraction:.0%} of frames; policy {ep.policy})", flush=True)
         resources = {name: m.result() for name, m in meters.items()}
     except AssertionError as exc:
         print(f"[e2e] failed: {exc}", file=sys.stderr)
@@ -212,10 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     report = summarise(episodes, got, resources, args, n_seeds, load_at_start, time.monotonic() - t_start)
     report["node_exit_codes"] = dict(zip([p.name for p in procs], codes))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(report, indent=1) + "\n")
-    write_md(report, out_path.with_suffix(".md"))
-    print(out_path.with_suffix(".md").read_text())
+    _, md_path = write_results(out_path.stem, report, markdown(report), out_path.parent)
+    print(md_path.read_text())
     return 0 if all(c == 0 for c in codes) else 1
 
 
@@ -247,15 +250,6 @@ def run_episode(node, procs, got: Samples, command_pub, reset_pub, verb: str, se
     ep.policy = f"{mine[-1]['state']}: {mine[-1]['reason']}" if mine else "no status"
     del got.camera[:-10]
     return ep
-
-
-def percentiles(values: list[float] | np.ndarray, scale: float = 1e3) -> dict:
-    v = np.asarray(values, dtype=float) * scale
-    if v.size == 0:
-        return {"n": 0}
-    return {"n": int(v.size), "p50": round(float(np.percentile(v, 50)), 1), "p90": round(float(np.percentile(v, 90)), 1),
-            "p99": round(float(np.percentile(v, 99)), 1), "max": round(float(v.max()), 1),
-            "mean": round(float(v.mean()), 1)}
 
 
 def within(t: float, windows: list[tuple[float, float]]) -> bool:
@@ -295,7 +289,7 @@ def summarise(episodes: list[Episode], got: Samples, resources: dict, args, n_se
     times = [e.time_to_success_s for e in episodes if e.time_to_success_s is not None]
     report = {
         "command": "python benchmarks/e2e_bench.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} (1 min) at the start",
+        "machine": f"{machine()} at the end; {load:.1f} at the start",
         "seeds": [args.seed_start, args.seed_start + n_seeds], "commands": len(episodes),
         "sim_time_limit_ticks": POLICY_BENCH_STEPS + args.handshake_ticks, "wall_s": round(wall, 1),
         "success_rate": round(total / max(1, len(episodes)), 4), "successes": total,
@@ -338,16 +332,16 @@ def compare_with_policy_bench(episodes: list[Episode]) -> dict | None:
     return {
         "pairs": len(same),
         "graph_successes": sum(e.success for e, _ in same),
-        "library_successes": sum(bool(l["success"]) for _, l in same),
+        "library_successes": sum(bool(lib["success"]) for _, lib in same),
         "graph_lost": [{"verb": e.verb, "seed": e.seed, "graph": e.reason, "grounded": e.grounded, "policy": e.policy}
-                       for e, l in same if l["success"] and not e.success],
-        "graph_gained": [{"verb": e.verb, "seed": e.seed, "library": l["reason"]}
-                         for e, l in same if e.success and not l["success"]],
+                       for e, lib in same if lib["success"] and not e.success],
+        "graph_gained": [{"verb": e.verb, "seed": e.seed, "library": lib["reason"]}
+                         for e, lib in same if e.success and not lib["success"]],
         "policy_bench_checkpoint": cond.get("checkpoint"),
     }
 
 
-def write_md(r: dict, path: Path) -> None:
+def markdown(r: dict) -> str:
     lat, loop = r["latency_ms"], r["control_loop"]
 
     def row(label: str, d: dict, unit: str = "ms") -> str:
@@ -367,13 +361,14 @@ def write_md(r: dict, path: Path) -> None:
     ]
     for verb, s in sorted(r["verbs"].items(), key=lambda kv: kv[0] == "all"):
         lines.append(f"| {verb} | {s['success_rate'] * 100:.1f}% ({s['successes']}/{s['episodes']}) | "
-                     f"{s['ci95'][0] * 100:.0f}-{s['ci95'][1] * 100:.0f}% | {json.dumps(s['failures']) if s['failures'] else '-'} |")
+                     f"{s['ci95'][0] * 100:.0f}-{s['ci95'][1] * 100:.0f}% | "
+                     f"{json.dumps(s['failures']) if s['failures'] else '-'} |")
     cmp = r.get("vs_policy_bench")
     if cmp and cmp.get("pairs"):
-        lines += ["", f"Same (verb, seed) pairs in `benchmarks/results/policy.json` (library loop, shipped policy, real "
-                      f"grounder): library {cmp['library_successes']}/{cmp['pairs']}, graph {cmp['graph_successes']}/"
-                      f"{cmp['pairs']}; lost in the graph: {len(cmp['graph_lost'])}, gained: {len(cmp['graph_gained'])} "
-                      "(details in the JSON)."]
+        lines += ["", f"Same (verb, seed) pairs in `benchmarks/results/policy.json` (library loop, shipped policy, "
+                      f"real grounder): library {cmp['library_successes']}/{cmp['pairs']}, graph "
+                      f"{cmp['graph_successes']}/{cmp['pairs']}; lost in the graph: {len(cmp['graph_lost'])}, gained: "
+                      f"{len(cmp['graph_gained'])} (details in the JSON)."]
     else:
         lines += ["", "No policy benchmark episodes on these seeds to compare with (run benchmarks/policy_bench.py)."]
     failed = [e for e in r["episodes"] if not e["success"]]
@@ -392,16 +387,16 @@ def write_md(r: dict, path: Path) -> None:
               row("abs(action interval - 50 ms): jitter", loop["action_interval_abs_error_ms"]),
               row("command -> sim success", t, "s")]
     tick = loop.get("policy_tick_compute_ms") or {}
-    lines += ["", f"Policy node tick compute (its status, last 100 ticks): mean {tick.get('mean', '-')} ms, max since start "
-                  f"{tick.get('max', '-')} ms; {loop.get('policy_overruns')} overruns in {loop.get('policy_ticks')} ticks; "
-                  f"action interval std {loop.get('action_interval_std_ms')} ms.", "",
+    lines += ["", f"Policy node tick compute (its status, last 100 ticks): mean {tick.get('mean', '-')} ms, max since "
+                  f"start {tick.get('max', '-')} ms; {loop.get('policy_overruns')} overruns in "
+                  f"{loop.get('policy_ticks')} ticks; action interval std {loop.get('action_interval_std_ms')} ms.", "",
               "| node | CPU (% of one core) | RSS start | RSS end | RSS peak |", "| --- | ---: | ---: | ---: | ---: |"]
     for name, m in r["resources"].items():
-        lines.append(f"| {name} | {m['cpu_percent_of_one_core']:g} | {m['rss_mb_start']:.0f} MB | {m['rss_mb_end']:.0f} MB "
-                     f"| {m['rss_mb_peak']:.0f} MB |")
-    lines += ["", "Definitions: times are arrivals at the benchmark's own subscriptions (one DDS hop, same host); frame "
-                  "stamps are the sim's render time (ROS time = wall time). See the module docstring."]
-    path.write_text("\n".join(lines) + "\n")
+        lines.append(f"| {name} | {m['cpu_percent_of_one_core']:g} | {m['rss_mb_start']:.0f} MB | "
+                     f"{m['rss_mb_end']:.0f} MB | {m['rss_mb_peak']:.0f} MB |")
+    lines += ["", "Definitions: times are arrivals at the benchmark's own subscriptions (one DDS hop, same host); "
+                  "frame stamps are the sim's render time (ROS time = wall time). See the module docstring."]
+    return "\n".join(lines) + "\n"
 
 
 def _seconds(stamp) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from geometry_msgs.msg import PointStamped
@@ -32,9 +32,18 @@ from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.rejections import RejectedInput
 from vla_ros.topics import TOPICS
 
+if TYPE_CHECKING:  # optional or heavy: imported where they are used, typed here
+    from rclpy.subscription import Subscription
+    from tf2_ros import Buffer
+
+    from vla_ros.grounding.grounder import Grounder
+    from vla_ros.grounding.result import GroundingResult
+
 
 @dataclass
 class GroundingParams:
+    """The node's ROS parameters, validated once in `validate`; model defaults live in `GrounderConfig`."""
+
     image_topic: str = param(TOPICS.image, "colour image in (rgb8, bgr8, rgba8, bgra8, mono8)")
     depth_topic: str = param(TOPICS.depth, "depth in, aligned to colour (16UC1 mm or 32FC1 m); '' disables 3-D")
     camera_info_topic: str = param(TOPICS.camera_info, "CameraInfo of the colour camera (intrinsics for 3-D)")
@@ -81,23 +90,26 @@ class GroundingParams:
 
 
 class GroundingNode(ModelNode):
+    """Lifecycle node around `Grounder`: latest frame + command in, target and status out."""
+
     def __init__(self) -> None:
         super().__init__("grounding")
         self.p = declare_params(self, GroundingParams)
-        self.grounder: Any = None
+        self.grounder: Grounder | None = None
         self.command: str | None = None
         self.phrase = ""
         self.depth_msg: Image | None = None
         self.info_msg: CameraInfo | None = None
         self.frames = 0
-        self.subs: list[Any] = []
+        self.subs: list[Subscription] = []
         self.add_on_set_parameters_callback(self.on_set_parameters)
 
     # ---------------------------------------------------------------- lifecycle
     def load(self) -> None:
         self.load_model()
         self.get_logger().info(f"grounding model {self.grounder.model_path} on {self.grounder.device} "
-                               f"({len(self.grounder.candidates)} candidate phrases, threshold {self.grounder.threshold:.2f})")
+                               f"({len(self.grounder.candidates)} candidate phrases, "
+                               f"threshold {self.grounder.threshold:.2f})")
         self.pub_mask = self.create_lifecycle_publisher(Image, self.p.mask_topic, 1)
         self.pub_overlay = self.create_lifecycle_publisher(Image, self.p.overlay_topic, 1)
         self.pub_target = self.create_lifecycle_publisher(PointStamped, self.p.target_topic, 10)
@@ -106,7 +118,7 @@ class GroundingNode(ModelNode):
         self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
         self.tf = self.make_transformer()
 
-    def make_transformer(self) -> Any:
+    def make_transformer(self) -> Buffer | None:
         """tf2 where the robot has it (the target is then also given in `target_frame`); else None."""
         if not self.p.target_frame:
             return None
@@ -257,31 +269,34 @@ class GroundingNode(ModelNode):
             raise RejectedInput("image too large", f"{msg.width}x{msg.height} > max_image_size {self.p.max_image_size}")
 
     # ---------------------------------------------------------------- outputs
-    def publish_result(self, image: Image, rgb: np.ndarray, result: Any) -> None:
+    def publish_result(self, image: Image, rgb: np.ndarray, result: GroundingResult) -> None:
+        """What a controller waits for (target, status) goes out first; pictures for people after."""
         header = image.header
+        pt = None
+        if result.point_camera is not None:
+            pt = PointStamped(header=header)
+            pt.point.x, pt.point.y, pt.point.z = (float(v) for v in result.point_camera)
+            self.pub_target.publish(pt)
+        status = result.summary()
+        status.update(command=self.command, frame_id=header.frame_id, stamp=_seconds(header.stamp),
+                      image_wh=[int(rgb.shape[1]), int(rgb.shape[0])],  # what bbox and pixel are relative to
+                      frames=self.frames, rejected_inputs=self.rejections.as_dict())
+        self.publish_status(status)
+        if result.pixel is not None:
+            px = PointStamped(header=header)
+            px.point.x, px.point.y = float(result.pixel[0]), float(result.pixel[1])
+            self.pub_pixel.publish(px)
+        markers = MarkerArray(markers=[Marker(header=header, ns="vla_grounding", action=Marker.DELETEALL)])
+        if pt is not None:
+            self.publish_in_target_frame(pt)
+            markers.markers += _markers(header, pt, f"{result.phrase} {result.score:.2f}")
+        self.pub_markers.publish(markers)
         mask = np.zeros(rgb.shape[:2], np.uint8) if result.mask is None else result.mask.astype(np.uint8) * 255
         self.pub_mask.publish(numpy_to_image(mask, "mono8", header.frame_id, header.stamp))
         if self.p.publish_overlay:
             from vla_ros.grounding.overlay import draw_overlay
 
             self.pub_overlay.publish(numpy_to_image(draw_overlay(rgb, result), "rgb8", header.frame_id, header.stamp))
-        markers = MarkerArray(markers=[Marker(header=header, ns="vla_grounding", action=Marker.DELETEALL)])
-        if result.pixel is not None:
-            px = PointStamped(header=header)
-            px.point.x, px.point.y = float(result.pixel[0]), float(result.pixel[1])
-            self.pub_pixel.publish(px)
-        if result.point_camera is not None:
-            pt = PointStamped(header=header)
-            pt.point.x, pt.point.y, pt.point.z = (float(v) for v in result.point_camera)
-            self.pub_target.publish(pt)
-            self.publish_in_target_frame(pt)
-            markers.markers += _markers(header, pt, f"{result.phrase} {result.score:.2f}")
-        self.pub_markers.publish(markers)
-        status = result.summary()
-        status.update(command=self.command, frame_id=header.frame_id, stamp=_seconds(header.stamp),
-                      image_wh=[int(rgb.shape[1]), int(rgb.shape[0])],  # what bbox and pixel are relative to
-                      frames=self.frames, rejected_inputs=self.rejections.as_dict())
-        self.publish_status(status)
 
     def publish_in_target_frame(self, pt: PointStamped) -> None:
         if self.tf is None:
@@ -289,9 +304,11 @@ class GroundingNode(ModelNode):
         from rclpy.duration import Duration
 
         try:
-            self.pub_target_in_frame.publish(self.tf.transform(pt, self.p.target_frame, timeout=Duration(seconds=0.05)))
+            self.pub_target_in_frame.publish(
+                self.tf.transform(pt, self.p.target_frame, timeout=Duration(seconds=0.05)))
         except Exception as exc:  # tf2 raises several lookup/extrapolation types; all mean "not now"
-            self.rejections.reject("tf", RejectedInput("no transform", f"{pt.header.frame_id} -> {self.p.target_frame}: {exc}"))
+            self.rejections.reject("tf", RejectedInput(
+                "no transform", f"{pt.header.frame_id} -> {self.p.target_frame}: {exc}"))
 
     def publish_status(self, payload: dict[str, Any]) -> None:
         payload.setdefault("time", time.time())
@@ -318,6 +335,7 @@ def _markers(header: Any, pt: PointStamped, label: str) -> list[Marker]:
 
 
 def main() -> int:
+    """Entry point of `ros2 run vla_ros grounding_node`."""
     return run_node(GroundingNode)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from builtin_interfaces.msg import Duration as DurationMsg
@@ -36,8 +36,19 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
-from vla_ros.policy.controller import (ARM_JOINTS, FINGER_JOINTS, PANDA_JOINT_LOWER, PANDA_JOINT_UPPER,
-                                       PANDA_JOINT_VELOCITY, ControllerConfig, Decision, quaternion_xyzw_to_matrix)
+from vla_ros.policy.controller import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    PANDA_JOINT_LOWER,
+    PANDA_JOINT_UPPER,
+    PANDA_JOINT_VELOCITY,
+    ControllerConfig,
+    Decision,
+    quaternion_xyzw_to_matrix,
+)
+
+if TYPE_CHECKING:  # loaded in `configure`, after the node is up, so that a bad checkpoint is a reported error
+    from vla_ros.policy.controller import PolicyController, TransformFn
 from vla_ros.rejections import RejectedInput
 from vla_ros.topics import FRAMES, TOPICS
 
@@ -46,7 +57,10 @@ OUTPUTS = ("joint_trajectory", "forward_command", "twist")
 
 @dataclass
 class PolicyParams:
-    checkpoint: str = param("", "policy checkpoint directory (policy.pt + contract.json); '' = the shipped models/policy")
+    """The node's ROS parameters; the control defaults come from `ControllerConfig`, their one home."""
+
+    checkpoint: str = param("", "policy checkpoint directory (policy.pt + contract.json); "
+                                "'' = the shipped models/policy")
     grounding_model: str = param("", "the grounding node's `model` (hub id or directory; '' = shipped): the command's "
                                      "text embedding must come from the model the policy was trained with")
     command_topic: str = param(TOPICS.command, "std_msgs/String commands in")
@@ -63,18 +77,23 @@ class PolicyParams:
     gripper_topic: str = param(TOPICS.policy_gripper, "std_msgs/Float64 gripper opening (m) out (output=twist, or "
                                                       "gripper_in_command false)")
     gripper_in_command: bool = param(True, "true: the finger joints (joint_trajectory) or the gripper opening "
-                                           "(forward_command) ride in the arm command; false: the arm command has the 7 "
-                                           "arm joints only and the opening goes to gripper_topic, for robots whose "
-                                           "hand has its own controller (franka_ros2, MoveIt Panda configs)")
+                                           "(forward_command) ride in the arm command; false: the arm command has "
+                                           "the 7 arm joints only and the opening goes to gripper_topic, for robots "
+                                           "whose hand has its own controller (franka_ros2, MoveIt Panda configs)")
     base_frame: str = param(FRAMES.base, "robot base frame: the policy's frame, and the twist's frame_id")
     arm_joints: list = param(list(ARM_JOINTS), "the 7 arm joints in the policy's order (panda_joint1..7)")
     finger_joints: list = param(list(FINGER_JOINTS), "finger joints (each finger's distance from the centre, m)")
-    control_rate_hz: float = param(ControllerConfig.control_rate_hz, "control rate, Hz: must be the rate the policy was trained at")
-    joint_state_timeout_s: float = param(ControllerConfig.joint_state_timeout_s, "hold when the latest joint state arrived longer ago than this")
-    target_timeout_s: float = param(ControllerConfig.target_timeout_s, "hold when the last target fix is older than this (<= 2 s, the "
-                                               "oldest fix age the policy sees)")
-    max_duration_s: float = param(ControllerConfig.max_duration_s, "give up on a command after this long (status done, 'timed out')")
-    max_command_chars: int = param(ControllerConfig.max_command_chars, "longer commands are refused unparsed (not understood, counted)")
+    control_rate_hz: float = param(ControllerConfig.control_rate_hz,
+                                   "control rate, Hz: must be the rate the policy was trained at")
+    joint_state_timeout_s: float = param(ControllerConfig.joint_state_timeout_s,
+                                         "hold when the latest joint state arrived longer ago than this")
+    target_timeout_s: float = param(ControllerConfig.target_timeout_s,
+                                    "hold when the last target fix is older than this (<= 2 s, the oldest fix age the "
+                                    "policy sees)")
+    max_duration_s: float = param(ControllerConfig.max_duration_s,
+                                  "give up on a command after this long (status done, 'timed out')")
+    max_command_chars: int = param(ControllerConfig.max_command_chars,
+                                   "longer commands are refused unparsed (not understood, counted)")
     joint_lower: list = param(list(PANDA_JOINT_LOWER), "lower joint position limits, rad (default: the Panda MJCF)")
     joint_upper: list = param(list(PANDA_JOINT_UPPER), "upper joint position limits, rad (default: the Panda MJCF)")
     joint_velocity_limit: list = param(list(PANDA_JOINT_VELOCITY), "joint speed limits, rad/s: each tick's target "
@@ -120,17 +139,20 @@ class PolicyParams:
             target_timeout_s=self.target_timeout_s, max_duration_s=self.max_duration_s,
             max_command_chars=self.max_command_chars,
             arm_joints=tuple(self.arm_joints), finger_joints=tuple(self.finger_joints),
-            joint_lower=tuple(float(v) for v in self.joint_lower), joint_upper=tuple(float(v) for v in self.joint_upper),
+            joint_lower=tuple(float(v) for v in self.joint_lower),
+            joint_upper=tuple(float(v) for v in self.joint_upper),
             joint_velocity_limit=tuple(float(v) for v in self.joint_velocity_limit),
             gripper_max_opening_m=self.gripper_max_opening_m, camera_position=pos, camera_rotation=rot)
 
 
 class PolicyNode(ModelNode):
+    """Lifecycle node around `PolicyController`: ROS messages in, the controller's decisions out at a fixed rate."""
+
     def __init__(self) -> None:
         super().__init__("policy")
         self.p = declare_params(self, PolicyParams)
-        self.controller: Any = None
-        self.handles: list[tuple[Any, Any]] = []
+        self.controller: PolicyController | None = None
+        self.handles: list[tuple[Callable[[Any], Any], Any]] = []  # (destroy function, subscription/service/timer)
         self.last_status_publish = 0.0
 
     # ---------------------------------------------------------------- lifecycle
@@ -181,7 +203,7 @@ class PolicyNode(ModelNode):
         if self.gripper_apart:
             self.pub_gripper = self.create_lifecycle_publisher(Float64, self.p.gripper_topic, 10)
 
-    def make_transform(self) -> Any:
+    def make_transform(self) -> TransformFn | None:
         """A tf2 lookup (camera frame -> base_frame) where tf2_ros imports and camera_transform allows; else None."""
         if self.p.camera_transform == "static":
             return None
@@ -197,7 +219,7 @@ class PolicyNode(ModelNode):
         self.tf_buffer = Buffer()
         self.tf_listener = TransformListener(self.tf_buffer, self)
 
-        def lookup(frame_id: str, stamp: float) -> Any:
+        def lookup(frame_id: str, stamp: float) -> tuple[np.ndarray, np.ndarray] | None:
             try:
                 t = self.tf_buffer.lookup_transform(self.p.base_frame, frame_id, Time()).transform
             except Exception:  # tf2's lookup/extrapolation errors all mean "not now": the static pose or a rejection
@@ -213,7 +235,8 @@ class PolicyNode(ModelNode):
             (self.destroy_subscription, self.create_subscription(String, self.p.command_topic, self.on_command, 10)),
             (self.destroy_subscription, self.create_subscription(JointState, self.p.joint_states_topic,
                                                                  self.on_joint_state, 10)),
-            (self.destroy_subscription, self.create_subscription(PointStamped, self.p.target_topic, self.on_target, 10)),
+            (self.destroy_subscription, self.create_subscription(PointStamped, self.p.target_topic,
+                                                                 self.on_target, 10)),
             (self.destroy_subscription, self.create_subscription(String, self.p.grounding_status_topic,
                                                                  self.on_grounding_status, 10)),
             (self.destroy_service, self.create_service(Trigger, "~/stop", self.on_stop)),
@@ -310,6 +333,7 @@ class PolicyNode(ModelNode):
 
 
 def main() -> int:
+    """Entry point of `ros2 run vla_ros policy_node`."""
     return run_node(PolicyNode)
 
 
