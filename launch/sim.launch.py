@@ -1,6 +1,6 @@
 """Without a robot: the MuJoCo sim node publishes camera + joint states, and the same graph runs on it.
 
-    ros2 launch vla_ros sim.launch.py speech:=true
+ros2 launch vla_ros sim.launch.py speech:=true
 """
 from vla_ros.launch_description import generate
 

@@ -47,6 +47,8 @@ FINAL = ("found", "not_found", "not_understood")
 
 @dataclass(frozen=True)
 class Step:
+    """One scripted demo step: the scene seed to reset the sim to and the command to send."""
+
     seed: int
     command: str
 
@@ -62,6 +64,8 @@ SCRIPT: tuple[Step, ...] = (
 
 @dataclass
 class StepResult:
+    """What happened in one step, for the printed table and summary.json."""
+
     seed: int
     command: str  # what grounding and the policy received
     grounded: str = ""  # the grounder's phrase and score, or its status
@@ -74,6 +78,8 @@ class StepResult:
 
 @dataclass
 class DemoConfig:
+    """How to run the demo: output directory, the script, and whether to speak, record and film it."""
+
     out: Path = Path("runs/demo")
     speak: bool = False
     episode_s: float = 18.0  # the sim's time limit per step (the policy gives up at its max_duration_s, 15 s)
@@ -85,6 +91,7 @@ class DemoConfig:
 @dataclass
 class Inbox:
     """What the demo hears, newest last."""
+
     instruction: list = field(default_factory=list)
     grounding: list = field(default_factory=list)  # (time, dict)
     policy: list = field(default_factory=list)  # (time, dict)
@@ -96,6 +103,7 @@ class Inbox:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of `make demo`: parse the flags into a `DemoConfig` and run it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     parser.add_argument("--speak", action="store_true", help="say each command (espeak-ng -> speech node, read back)")
@@ -109,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(config: DemoConfig) -> int:
+    """Start the graph, carry out the script step by step, write the outputs; the exit code of the module docstring."""
     config.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="vla_demo_"))
     vocab = load_vocabulary()
@@ -354,6 +363,7 @@ class Video:
 
 
 def table(results: list[StepResult]) -> str:
+    """The results as a plain-text table with aligned columns, for the terminal."""
     rows = [("#", "command", "grounded object", "outcome", "time to success")]
     for i, r in enumerate(results):
         rows.append((str(i + 1), r.command, r.grounded or "-", r.outcome,

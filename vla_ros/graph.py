@@ -22,6 +22,8 @@ FALSE_WORDS = ("false", "0", "no", "off")
 
 @dataclass(frozen=True)
 class NodeSpec:
+    """One node of the graph: its executable, whether it is a lifecycle node, and where its parameters are declared."""
+
     name: str
     executable: str
     lifecycle: bool
@@ -37,6 +39,8 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class LaunchArg:
+    """One launch argument: its default, what it means, and which node parameters it sets."""
+
     name: str
     default: str
     description: str
@@ -67,11 +71,13 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("command_topic", TOPICS.command, "std_msgs/String commands",
               {"grounding": "command_topic", "speech": "command_topic", "policy": "command_topic"}),
     LaunchArg("device", "auto", "model device: auto (cuda when available), cpu or cuda", {"grounding": "device"}),
-    LaunchArg("grounding_model", "", "grounding model: hub id or local directory (default: the shipped offline model)",
+    LaunchArg("grounding_model", "",
+              "grounding model: hub id or local directory (default: the shipped offline model)",
               {"grounding": "model", "policy": "grounding_model"}),
     LaunchArg("grounding_backend", "clipseg", "clipseg (masks) or clip (zero-shot scores)", {"grounding": "backend"}),
     LaunchArg("audio_source", "topic", "speech audio: topic, microphone or a WAV file path", {"speech": "source"}),
-    LaunchArg("speech_whisper_check", "", "speech: CTranslate2 Whisper directory that double-checks each spoken command ('' = none)",
+    LaunchArg("speech_whisper_check", "",
+              "speech: CTranslate2 Whisper directory that double-checks each spoken command ('' = none)",
               {"speech": "whisper_check_model"}),
     LaunchArg("speech_confirm_always", "", "speech: true = read back every moving command and act on a spoken 'yes' "
               "(the params file's default), false = hands-free ('' = the params file)", {"speech": "confirm_always"}),
@@ -98,11 +104,8 @@ LAUNCH_ARGS: tuple[LaunchArg, ...] = (
 
 
 def node_spec(name: str) -> NodeSpec:
+    """The `NodeSpec` of the node called `name` (StopIteration if there is none)."""
     return next(n for n in NODES if n.name == name)
-
-
-def launch_arg(name: str) -> LaunchArg:
-    return next(a for a in LAUNCH_ARGS if a.name == name)
 
 
 def sim_overrides(node: str) -> dict[str, object]:
@@ -136,7 +139,8 @@ def parameter_overrides(node: str, values: dict[str, str]) -> dict[str, object]:
 
 
 def typed_value(node: str, parameter: str, value: str) -> object:
-    """`value` as the type of `parameter`'s default in the node's parameter dataclass; a clear error if it is not one."""
+    """`value` as the type of `parameter`'s default in the node's parameter dataclass; a clear error if it is
+    not one."""
     default = next(f.default for f in fields(node_spec(node).load_params_class()) if f.name == parameter)
     if isinstance(default, bool):
         word = value.strip().lower()

@@ -16,6 +16,8 @@ from vla_ros.rejections import RejectedInput
 
 @dataclass(frozen=True)
 class JointSample:
+    """One validated JointState as arrays in the publisher's joint order; `select` reorders by name."""
+
     names: tuple[str, ...]
     position: np.ndarray
     velocity: np.ndarray | None
@@ -29,11 +31,15 @@ class JointSample:
         if missing:
             raise RejectedInput("missing joints", ", ".join(missing))
         idx = np.array([index[n] for n in names], dtype=int)
-        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
         return JointSample(tuple(names), self.position[idx], pick(self.velocity), pick(self.effort), self.stamp_s)
 
 
 def joint_state_to_sample(msg: Any) -> JointSample:
+    """Validate a sensor_msgs/JointState and copy it into a `JointSample`; a bad message is a `RejectedInput`."""
     names = tuple(msg.name)
     n = len(names)
     if n == 0:
@@ -63,6 +69,7 @@ def joint_state_to_sample(msg: Any) -> JointSample:
 
 def sample_to_joint_state(names: Sequence[str], position: np.ndarray, velocity: np.ndarray | None = None,
                           stamp: Any = None, frame_id: str = "") -> Any:
+    """Build a sensor_msgs/JointState from names and arrays (the reverse of `joint_state_to_sample`)."""
     from sensor_msgs.msg import JointState
 
     msg = JointState()

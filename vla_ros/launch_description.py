@@ -4,13 +4,23 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from launch import LaunchContext, LaunchDescription
+# From launch's submodules, not `from launch import ...`: the repository's own launch/ directory would make
+# the import sorter file a bare `launch` under first-party.
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.launch_context import LaunchContext
+from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
-from vla_ros.graph import (LAUNCH_ARGS, NODES, PARAMS_FILE, TRUE_WORDS, parameter_overrides, sim_overrides,
-                            write_overrides)
+from vla_ros.graph import (
+    LAUNCH_ARGS,
+    NODES,
+    PARAMS_FILE,
+    TRUE_WORDS,
+    parameter_overrides,
+    sim_overrides,
+    write_overrides,
+)
 from vla_ros.paths import share_dir
 
 
@@ -40,6 +50,7 @@ def _nodes(context: LaunchContext, sim: bool) -> list:
 
 
 def generate(sim: bool) -> LaunchDescription:
+    """The launch description of launch/sim.launch.py (`sim=True`) or launch/bringup.launch.py (a robot)."""
     args = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
             for a in LAUNCH_ARGS if sim or a.name != "sim"]
     if not sim:

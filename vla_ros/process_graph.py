@@ -26,6 +26,7 @@ from vla_ros.paths import share_dir
 
 
 def executable_path(executable: str) -> Path:
+    """Where colcon installed the node executable `executable`; says to build if it is not there."""
     prefix = share_dir().parents[1]  # <install>/vla_ros
     path = prefix / "lib" / "vla_ros" / executable
     if not path.is_file():
@@ -35,6 +36,8 @@ def executable_path(executable: str) -> Path:
 
 @dataclass
 class NodeProcess:
+    """A node running as its own process group, with its log file, so a test can check on it and stop it."""
+
     name: str
     proc: subprocess.Popen
     log_path: Path
@@ -54,7 +57,8 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
-                raise AssertionError(f"{self.name} did not shut down within {timeout} s on SIGINT:\n{self.log()[-3000:]}")
+                raise AssertionError(
+                    f"{self.name} did not shut down within {timeout} s on SIGINT:\n{self.log()[-3000:]}")
         return self.proc.returncode
 
 
@@ -73,17 +77,20 @@ def start_node(name: str, tmp: Path, launch_args: dict[str, str] | None = None,
         cmd += ["--params-file", str(write_overrides(node_name, overrides, tmp))]
     log_path = tmp / f"{node_name}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=os.environ.copy())
     return NodeProcess(node_name, proc, log_path)
 
 
 def spin_until(node: Node, predicate: Callable[[], bool], timeout: float, what: str,
                processes: Sequence[NodeProcess] = ()) -> None:
+    """Spin `node` until `predicate()` holds; fail with the logs if a process dies or `timeout` s pass first."""
     deadline = time.monotonic() + timeout
     while not predicate():
         for p in processes:
             if not p.alive():
-                raise AssertionError(f"{p.name} exited (code {p.proc.returncode}) while waiting for {what}:\n{p.log()[-3000:]}")
+                raise AssertionError(
+                    f"{p.name} exited (code {p.proc.returncode}) while waiting for {what}:\n{p.log()[-3000:]}")
         if time.monotonic() > deadline:
             logs = "\n".join(f"--- {p.name} ---\n{p.log()[-2000:]}" for p in processes)
             raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")

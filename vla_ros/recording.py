@@ -23,7 +23,7 @@ SEPARATOR = "=" * 80
 
 
 def type_name(msg_class: type) -> str:
-    """rclpy message class -> "sensor_msgs/msg/Image"."""
+    """The ROS type name of an rclpy message class, e.g. "sensor_msgs/msg/Image"."""
     return f"{msg_class.__module__.split('.')[0]}/msg/{msg_class.__name__}"
 
 
@@ -35,6 +35,7 @@ def share_prefixes() -> list[Path]:
 
 
 def msg_file(package: str, name: str) -> Path:
+    """The installed .msg file of `package`/msg/`name`, searched under `share_prefixes()`."""
     for prefix in share_prefixes():
         path = prefix / "share" / package / "msg" / f"{name}.msg"
         if path.is_file():

@@ -22,6 +22,8 @@ class RejectedInput(ValueError):
 
 @dataclass
 class RejectionCounter:
+    """Counts rejected inputs per source and reason, and logs the first of each and then every `remind_every`-th."""
+
     log: Callable[[str], None]
     remind_every: int = 100
     counts: Counter = field(default_factory=Counter)

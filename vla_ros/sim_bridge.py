@@ -19,6 +19,8 @@ GRIPPER_KEY = "gripper"  # Float64MultiArray's 8th value: opening between the fi
 
 @dataclass(frozen=True)
 class SimStep:
+    """What one control tick of the bridge returns: joint states and how the episode stands."""
+
     joint_pos: np.ndarray
     joint_vel: np.ndarray
     done: bool
@@ -28,6 +30,8 @@ class SimStep:
 
 
 class SimBridge:
+    """`TabletopEnv` behind a controller-like interface: holds the latest joint targets and steps the env with them."""
+
     def __init__(self, image_size: int, min_objects: int, max_objects: int, max_episode_steps: int,
                  camera: str = "front") -> None:
         from vla_sim.env import ARM_JOINT_NAMES, FINGER_JOINT_NAMES, GRIPPER_MAX_OPENING_M, JOINT_NAMES, TabletopEnv

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Topics:
+    """Default topic names with their message types; `TOPICS` is the one instance."""
+
     command: str = "/vla/command"                 # std_msgs/String: typed or spoken commands
     image: str = "/camera/color/image_raw"       # sensor_msgs/Image (rgb8/bgr8/...)
     depth: str = "/camera/depth/image_raw"       # sensor_msgs/Image (16UC1 mm or 32FC1 m), aligned to color
@@ -32,6 +34,8 @@ class Topics:
 
 @dataclass(frozen=True)
 class Frames:
+    """Default tf frame ids (robot base, colour camera optical frame); `FRAMES` is the one instance."""
+
     base: str = "panda_link0"
     camera_optical: str = "camera_color_optical_frame"
 

@@ -26,6 +26,8 @@ STOP_COMMAND = "stop"  # every stop word renders as this canonical command
 
 @dataclass(frozen=True)
 class Verb:
+    """An action the robot knows, with the phrases that say it and whether it needs a direction (push)."""
+
     name: str
     phrases: tuple[str, ...]
     description: str
@@ -34,6 +36,8 @@ class Verb:
 
 @dataclass(frozen=True)
 class Color:
+    """An object colour: its name, the RGB the sim paints it with, and other words for it."""
+
     name: str
     rgb: tuple[float, float, float]
     synonyms: tuple[str, ...] = ()
@@ -41,6 +45,8 @@ class Color:
 
 @dataclass(frozen=True)
 class Shape:
+    """An object shape: its name, the MuJoCo geom type the sim builds it from, and other words for it."""
+
     name: str
     geom: str
     synonyms: tuple[str, ...] = ()
@@ -164,6 +170,8 @@ def typo_tolerance(word: str) -> int:
 
 @dataclass(frozen=True)
 class Vocabulary:
+    """Everything config/vocabulary.yaml defines, and the parser and renderer built on it (see the module docstring)."""
+
     verbs: tuple[Verb, ...]
     colors: tuple[Color, ...]
     shapes: tuple[Shape, ...]
@@ -200,8 +208,9 @@ class Vocabulary:
                                 suggestions={str(k): str(v) for k, v in (ph.get("suggestions") or {}).items()})
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"vocabulary file {path} is malformed: {exc!r}") from exc
-        vocab = cls(verbs, colors, shapes, directions, tuple(data.get("fillers", ())), tuple(data.get("stop_words", ())),
-                    tuple(data.get("yes_words", ())), tuple(data.get("no_words", ())), phrasing)
+        vocab = cls(verbs, colors, shapes, directions, tuple(data.get("fillers", ())),
+                    tuple(data.get("stop_words", ())), tuple(data.get("yes_words", ())),
+                    tuple(data.get("no_words", ())), phrasing)
         vocab._check()
         return vocab
 
@@ -222,12 +231,14 @@ class Vocabulary:
                     if not any(p.split()[-1] == words[0] and len(p.split()) > 1 for v in self.verbs for p in v.phrases):
                         raise ValueError(f"phrasing particle {phrase!r} ends no verb phrase of two or more words")
                 elif len(words) == 1 and words[0] in meaningful:
-                    raise ValueError(f"phrasing {kind}: {phrase!r} is a vocabulary word; dropping it would change a command")
+                    raise ValueError(
+                        f"phrasing {kind}: {phrase!r} is a vocabulary word; dropping it would change a command")
         for word, meant in self.phrasing.suggestions.items():
             if word in self.words():
                 raise ValueError(f"phrasing suggestion {word!r} is already a vocabulary word")
             if not (meant in meaningful or any(meant in v.phrases for v in self.verbs)):
-                raise ValueError(f"phrasing suggestion {word!r} -> {meant!r}: not a verb phrase, colour, shape or direction")
+                raise ValueError(
+                    f"phrasing suggestion {word!r} -> {meant!r}: not a verb phrase, colour, shape or direction")
 
     def _surface_words(self) -> Iterator[tuple[str, str]]:
         for c in self.colors:
@@ -356,7 +367,8 @@ class Vocabulary:
                 unknown.append(w)
         if verb is None:
             said = f"; not understood: {', '.join(unknown)}" if unknown else ""
-            return ParseError(text, f"no known verb (known: {', '.join(self.verb_names)}{said})", tuple(unknown), NO_VERB)
+            known = ", ".join(self.verb_names)
+            return ParseError(text, f"no known verb (known: {known}{said})", tuple(unknown), NO_VERB)
         if unknown:
             return ParseError(text, f"unknown word(s): {', '.join(unknown)}", tuple(unknown), UNKNOWN_WORD)
         if color is None and shape is None:
