@@ -33,6 +33,7 @@ WATCHED = {
 
 
 def send_command(node: Node, text: str, topic: str, timeout_s: float) -> int:
+    """Publish `text` once on `topic` after a subscriber appears (warn if it does not parse); exit code."""
     parsed = load_vocabulary().parse(text)
     if isinstance(parsed, ParseError):
         print(f"note: the vocabulary does not parse this ({parsed.reason}); sending it anyway", file=sys.stderr)
@@ -51,6 +52,7 @@ def send_command(node: Node, text: str, topic: str, timeout_s: float) -> int:
 
 
 def watch(node: Node, topics: dict[str, str], count: int, timeout_s: float) -> int:
+    """Print each message on `topics` as one JSON line until `count` arrived or `timeout_s` passed; exit code."""
     seen = 0
 
     def printer(label: str):
@@ -74,6 +76,7 @@ def watch(node: Node, topics: dict[str, str], count: int, timeout_s: float) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `vla-ros` command: `command` or `watch`, as in the module docstring."""
     parser = argparse.ArgumentParser(prog="vla-ros", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     p_cmd = sub.add_parser("command", help="publish one command")

@@ -96,6 +96,7 @@ class ModelNode(LifecycleNode):
 
 
 def json_string(payload: dict[str, Any]) -> String:
+    """A std_msgs/String carrying `payload` as JSON with sorted keys, the form of every status topic."""
     return String(data=json.dumps(payload, sort_keys=True))
 
 

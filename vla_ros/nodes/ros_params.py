@@ -28,6 +28,8 @@ class ParameterError(ValueError):
 
 
 def declare_params(node: Node, cls: type[T]) -> T:
+    """Declare every field of the `param` dataclass `cls` as a ROS parameter and return the values as a `cls`,
+    type-checked and validated; a bad value is a `ParameterError`."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]

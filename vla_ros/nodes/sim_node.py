@@ -36,9 +36,10 @@ from vla_ros.rejections import RejectedInput, RejectionCounter
 from vla_ros.topics import FRAMES, TOPICS
 
 
-
 @dataclass
 class SimParams:
+    """The sim node's ROS parameters: topics and frames, rates, image size and how episodes are drawn."""
+
     image_topic: str = param(TOPICS.image, "rgb8 colour image out")
     depth_topic: str = param(TOPICS.depth, "32FC1 depth (metres) out, aligned to colour")
     camera_info_topic: str = param(TOPICS.camera_info, "CameraInfo of the colour/depth camera")
@@ -82,6 +83,9 @@ class SimParams:
 
 
 class SimNode(Node):
+    """The simulated robot: steps `SimBridge` at the control rate, takes joint commands, publishes joint states,
+    camera frames and each episode's outcome, as a real arm and camera would."""
+
     def __init__(self) -> None:
         super().__init__("sim")
         self.p = declare_params(self, SimParams)
@@ -228,6 +232,7 @@ def camera_info_msg(info: Any, frame_id: str, stamp: Any) -> CameraInfo:
 
 
 def make_sim(p: SimParams):
+    """The `SimBridge` the node drives, built from its parameters."""
     from vla_ros.sim_bridge import SimBridge
 
     return SimBridge(image_size=p.image_size, min_objects=p.min_objects, max_objects=p.max_objects,
@@ -235,6 +240,7 @@ def make_sim(p: SimParams):
 
 
 def main() -> int:
+    """Entry point of the `sim_node` executable."""
     return run_node(SimNode)
 
 
