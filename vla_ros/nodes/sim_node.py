@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rclpy.node import Node
@@ -34,6 +34,12 @@ from vla_ros.nodes.node_runtime import LATCHED_QOS, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.rejections import RejectedInput, RejectionCounter
 from vla_ros.topics import FRAMES, TOPICS
+
+if TYPE_CHECKING:  # MuJoCo and the env load in make_sim, after the parameters are checked
+    from builtin_interfaces.msg import Time
+
+    from vla_ros.sim_bridge import SimBridge, SimStep
+    from vla_sim.camera import CameraInfo as SimCameraInfo
 
 
 @dataclass
@@ -203,7 +209,7 @@ class SimNode(Node):
                 self.episode += 1
                 self.reset(self.p.seed + self.episode, self.p.command or None)
 
-    def publish_camera(self, stamp: Any) -> None:
+    def publish_camera(self, stamp: Time) -> None:
         rgb, depth = self.sim.render()
         frame = self.p.camera_frame_id
         # CameraInfo and depth first: a consumer that works per colour frame then finds their match waiting.
@@ -211,7 +217,7 @@ class SimNode(Node):
         self.pub_depth.publish(numpy_to_image(depth.astype(np.float32), "32FC1", frame, stamp))
         self.pub_rgb.publish(numpy_to_image(rgb, "rgb8", frame, stamp))
 
-    def publish_outcome(self, step: Any) -> None:
+    def publish_outcome(self, step: SimStep) -> None:
         outcome = {"episode": self.episode, "seed": self.episode_seed, "instruction": self.sim.instruction,
                    "success": bool(step.success), "reason": step.reason, "steps": step.steps,
                    "duration_s": round(time.monotonic() - self.episode_start, 3),
@@ -220,7 +226,7 @@ class SimNode(Node):
         self.get_logger().info(f"episode {self.episode} {'succeeded' if step.success else 'failed'}: {step.reason}")
 
 
-def camera_info_msg(info: Any, frame_id: str, stamp: Any) -> CameraInfo:
+def camera_info_msg(info: SimCameraInfo, frame_id: str, stamp: Time) -> CameraInfo:
     """Pinhole intrinsics -> CameraInfo (no distortion: the sim camera is ideal)."""
     msg = CameraInfo(width=info.width, height=info.height, distortion_model="plumb_bob")
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
@@ -231,7 +237,7 @@ def camera_info_msg(info: Any, frame_id: str, stamp: Any) -> CameraInfo:
     return msg
 
 
-def make_sim(p: SimParams):
+def make_sim(p: SimParams) -> SimBridge:
     """The `SimBridge` the node drives, built from its parameters."""
     from vla_ros.sim_bridge import SimBridge
 
