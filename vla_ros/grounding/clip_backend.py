@@ -23,7 +23,8 @@ TEMPLATES = ("a photo of a {}", "a {}", "a photo of the {}", "the {}")
 
 
 def _features(out) -> torch.Tensor:
-    """transformers 5 returns an output object (projected embeds in pooler_output); older versions a tensor."""
+    """The embeddings from a features call: transformers 5 returns an output object (projected embeds in
+    pooler_output); older versions a tensor."""
     return out.pooler_output if hasattr(out, "pooler_output") else out
 
 
@@ -81,7 +82,8 @@ class ClipBackend:
     def probabilities(self, crops: list[np.ndarray], phrases: list[str]) -> np.ndarray:
         """(R, N) softmax over phrases of logit_scale * cos(crop, phrase), all crops in one batch."""
         x = to_tensor(crops, self.spec).to(self.device, self.dtype)
-        img = F.normalize(_features(self.model.get_image_features(pixel_values=x, interpolate_pos_encoding=True)).float(), dim=-1)
+        features = _features(self.model.get_image_features(pixel_values=x, interpolate_pos_encoding=True))
+        img = F.normalize(features.float(), dim=-1)
         logits = self.model.logit_scale.exp().float() * img @ self.embed(phrases).T
         return logits.softmax(dim=-1).cpu().numpy()
 

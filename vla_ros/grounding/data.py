@@ -15,6 +15,8 @@ import numpy as np
 
 @dataclass
 class GroundingSplit:
+    """One split of the grounding data set in memory, with the per-image questions training and evaluation ask."""
+
     images: np.ndarray  # (N, H, W, 3) uint8
     instances: np.ndarray  # (N, H, W) uint8
     seeds: np.ndarray  # (N,)
@@ -44,6 +46,7 @@ class GroundingSplit:
 
 
 def load_split(data_dir: str | Path, name: str) -> GroundingSplit:
+    """Read DATA_DIR/NAME.npz and .json into a `GroundingSplit`; says how to generate them if they are missing."""
     data_dir = Path(data_dir)
     npz, meta = data_dir / f"{name}.npz", data_dir / f"{name}.json"
     if not npz.is_file() or not meta.is_file():
@@ -58,5 +61,6 @@ def load_split(data_dir: str | Path, name: str) -> GroundingSplit:
     objects = [img["objects"] if isinstance(img, dict) else img for img in objects]
     split = GroundingSplit(arrays["images"], arrays["instances"], arrays["seeds"], objects)
     if not (len(split.images) == len(split.instances) == len(split.objects)):
-        raise ValueError(f"{data_dir}/{name}: {len(split.images)} images, {len(split.instances)} masks, {len(split.objects)} object lists")
+        raise ValueError(f"{data_dir}/{name}: {len(split.images)} images, {len(split.instances)} masks, "
+                         f"{len(split.objects)} object lists")
     return split

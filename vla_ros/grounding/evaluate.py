@@ -17,6 +17,8 @@ from vla_ros.grounding.result import Status
 
 @dataclass
 class Query:
+    """One recorded grounding question (a phrase on an image) and the model's answer, before any threshold."""
+
     image: int
     phrase: str
     present: bool
@@ -56,7 +58,10 @@ def metrics(queries: list[Query], threshold: float) -> dict:
     """Hit rate and IoU over present targets, correct "not found" over absent ones, at `threshold`."""
     pos = [q for q in queries if q.present]
     neg = [q for q in queries if not q.present]
-    found = lambda q: q.accepted and q.score >= threshold  # noqa: E731
+
+    def found(q: Query) -> bool:
+        return q.accepted and q.score >= threshold
+
     return {
         "threshold": round(float(threshold), 4),
         "targets": len(pos),
@@ -71,7 +76,10 @@ def metrics(queries: list[Query], threshold: float) -> dict:
 def calibrate(queries: list[Query]) -> float:
     """The threshold that maximises (hit rate + correct not-found) / 2; midway between neighbouring scores."""
     scores = np.unique([q.score for q in queries])
-    cuts = np.concatenate([[0.0], (scores[:-1] + scores[1:]) / 2, [scores[-1] + 1e-6]]) if scores.size else np.array([0.5])
+    if scores.size:
+        cuts = np.concatenate([[0.0], (scores[:-1] + scores[1:]) / 2, [scores[-1] + 1e-6]])
+    else:
+        cuts = np.array([0.5])
     values = []
     for t in cuts:
         m = metrics(queries, float(t))

@@ -40,6 +40,8 @@ class GrounderConfig:
 
 
 class Grounder:
+    """Command text + camera image -> which object is meant, where (mask, pixel, 3-D point) and how sure."""
+
     def __init__(self, config: GrounderConfig | None = None):
         self.config = config = config or GrounderConfig()
         if config.num_threads > 0:
@@ -83,7 +85,8 @@ class Grounder:
             raise ValueError("candidate phrase list is empty")
         unknown = [p for p in phrases if not self.understands(p)]
         if unknown:
-            raise ValueError(f"the model {self.model_path} was not trained on {unknown}; it knows {sorted(self.known_phrases or [])}")
+            known = sorted(self.known_phrases or [])
+            raise ValueError(f"the model {self.model_path} was not trained on {unknown}; it knows {known}")
         with torch.inference_mode():
             self.backend.embed(phrases)
         self.candidates = phrases
@@ -112,15 +115,17 @@ class Grounder:
         if not self.understands(phrase):
             return GroundingResult(
                 Status.NOT_UNDERSTOOD, phrase=phrase, latency_s=time.perf_counter() - start,
-                reason=f"'{phrase}' is outside the offline model's vocabulary (it knows 'colour shape' phrases such as "
-                f"'{sorted(self.known_phrases)[0]}'); a pretrained model (model:=CIDAS/clipseg-rd64-refined) takes any phrase",
+                reason=f"'{phrase}' is outside the offline model's vocabulary (it knows 'colour shape' phrases "
+                f"such as '{sorted(self.known_phrases)[0]}'); a pretrained model "
+                f"(model:=CIDAS/clipseg-rd64-refined) takes any phrase",
             )
         image_rgb = np.asarray(image_rgb)
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"image must be uint8 RGB (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
         with torch.inference_mode():
             det = self.backend.detect(image_rgb, phrase, self.candidates)
-        result = GroundingResult(Status.NOT_FOUND, phrase=phrase, score=det.score, candidate_scores=det.candidate_scores)
+        result = GroundingResult(Status.NOT_FOUND, phrase=phrase, score=det.score,
+                                 candidate_scores=det.candidate_scores)
         if not det.mask.any() or det.score < self.threshold:
             result.reason = f"score {det.score:.2f} below threshold {self.threshold:.2f}: no '{phrase}' in view"
         elif det.rival is not None:

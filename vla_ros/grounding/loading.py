@@ -12,10 +12,12 @@ from vla_ros.paths import models_dir
 
 DEFAULT_MODEL = "clipseg-sim"  # models/grounding/clipseg-sim, trained by vla_ros.grounding.train
 TRAIN_HINT = "train it with `python -m vla_ros.grounding.train --data DIR --out models/grounding/clipseg-sim`"
-HUB_HINT = "or pass model:=CIDAS/clipseg-rd64-refined (clipseg) / openai/clip-vit-base-patch32 (clip) on a machine with internet"
+HUB_HINT = ("or pass model:=CIDAS/clipseg-rd64-refined (clipseg) / openai/clip-vit-base-patch32 (clip) "
+            "on a machine with internet")
 
 
 def default_model_dir() -> Path:
+    """Where the shipped offline grounding model lives (models/grounding/clipseg-sim)."""
     return models_dir() / "grounding" / DEFAULT_MODEL
 
 
@@ -38,7 +40,10 @@ def resolve(model: str) -> tuple[str, bool]:
 
 def load_error(model: str, local_only: bool, exc: Exception) -> RuntimeError:
     """A loading failure turned into one sentence naming the model and the way out."""
-    where = "local directory" if Path(model).is_dir() else ("hub id (offline: HF_HUB_OFFLINE)" if local_only else "hub id")
+    if Path(model).is_dir():
+        where = "local directory"
+    else:
+        where = "hub id (offline: HF_HUB_OFFLINE)" if local_only else "hub id"
     return RuntimeError(
         f"could not load grounding model {model!r} ({where}): {type(exc).__name__}: {' '.join(str(exc).split())} "
         f"Use the shipped offline model (model:={DEFAULT_MODEL}; {TRAIN_HINT}) {HUB_HINT}"

@@ -26,7 +26,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass
 class OfflineModelConfig:
-    """Sizes of the compact model. Defaults: ~0.8 M parameters, ~30 ms for 12 prompts at 224 px on 2 CPU cores."""
+    """Sizes of the compact model (parameter count and latency of the defaults: benchmarks/results/grounding.md)."""
 
     image_size: int = 224
     patch_size: int = 16
@@ -117,7 +117,8 @@ def build_model(cfg: OfflineModelConfig, tok: CLIPTokenizer) -> CLIPSegForImageS
         use_complex_transposed_convolution=cfg.patch_size % 4 == 0,
     )
     if max(cfg.extract_layers) >= cfg.vision_layers:
-        raise ValueError(f"extract_layers {cfg.extract_layers} are 0-based and must be < vision_layers={cfg.vision_layers}")
+        raise ValueError(
+            f"extract_layers {cfg.extract_layers} are 0-based and must be < vision_layers={cfg.vision_layers}")
     model = CLIPSegForImageSegmentation(config)
     # transformers initialises the decoder's Linear/Conv weights with std 1 (fine for a decoder trained on
     # a frozen CLIP, ruinous from scratch: activations reach std ~60 and the masks never start to learn).
@@ -158,4 +159,5 @@ def read_meta(model_dir: Path) -> dict:
 
 
 def config_dict(cfg: OfflineModelConfig) -> dict:
+    """The model config as a plain dict, as saved in the bundle's metadata and compared on --init."""
     return asdict(cfg)

@@ -22,7 +22,10 @@ def draw_overlay(image_rgb: np.ndarray, result: GroundingResult, alpha: float = 
     if result.pixel is not None:
         cv2.drawMarker(out, result.pixel, (255, 255, 255), cv2.MARKER_CROSS, 8, 1)
     scale = max(0.3, out.shape[1] / 640)
-    label = f"{result.phrase or '?'} {result.score:.2f}" if result.status is not Status.NOT_UNDERSTOOD else "not understood"
+    if result.status is Status.NOT_UNDERSTOOD:
+        label = "not understood"
+    else:
+        label = f"{result.phrase or '?'} {result.score:.2f}"
     if result.status is Status.NOT_FOUND:
         label += " (not found)"
     u, v = (result.bbox[0], max(10, result.bbox[1] - 3)) if result.bbox else (3, 12)

@@ -15,6 +15,8 @@ import torch
 
 @dataclass(frozen=True)
 class ImageSpec:
+    """The input a model expects: image size and per-channel normalisation, read from its processor config."""
+
     height: int
     width: int
     mean: tuple[float, float, float]

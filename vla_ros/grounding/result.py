@@ -8,6 +8,8 @@ import numpy as np
 
 
 class Status(str, Enum):
+    """The three answers grounding gives: found, understood but not found, or not understood."""
+
     FOUND = "found"
     NOT_FOUND = "not_found"  # understood, but nothing in view matches well enough
     NOT_UNDERSTOOD = "not_understood"  # the command or phrase cannot be grounded at all

@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -31,10 +32,19 @@ from vla_ros.grounding.data import GroundingSplit, load_split
 from vla_ros.grounding.evaluate import calibrate, metrics, record
 from vla_ros.grounding.grounder import Grounder, GrounderConfig
 from vla_ros.grounding.offline_model import (
-    OfflineModelConfig, build_model, build_processor, build_tokenizer, config_dict, save_bundle,
+    OfflineModelConfig,
+    build_model,
+    build_processor,
+    build_tokenizer,
+    config_dict,
+    save_bundle,
 )
 from vla_ros.grounding.preprocess import ImageSpec, to_tensor
 from vla_ros.vocabulary import load_vocabulary
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import CLIPSegForImageSegmentation, CLIPTokenizer
 
 TINY = OfflineModelConfig(vision_hidden=64, vision_layers=2, vision_heads=2, text_hidden=32, text_layers=1,
                           text_heads=2, projection_dim=32, extract_layers=[0, 1], reduce_dim=16, decoder_heads=2)
@@ -42,6 +52,8 @@ TINY = OfflineModelConfig(vision_hidden=64, vision_layers=2, vision_heads=2, tex
 
 @dataclass
 class TrainConfig:
+    """Everything one training run depends on (data, output, both stages' schedules, seed); saved with the model."""
+
     data: Path
     out: Path
     train_split: str = "train"
@@ -65,6 +77,7 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators, so a run reproduces."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -97,12 +110,15 @@ def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Te
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft dice loss (1 - overlap ratio) per mask, averaged: a small object weighs as much as a large one,
+    unlike in the per-pixel BCE."""
     p = torch.sigmoid(logits).flatten(1)
     t = target.flatten(1)
     return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
 
 
-def train_clip(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
+def train_clip(model: CLIPSegForImageSegmentation, tok: CLIPTokenizer, split: GroundingSplit, phrases: list[str],
+               cfg: TrainConfig, spec: ImageSpec, writer: SummaryWriter, rng: np.random.Generator) -> dict:
     """Stage 1: contrastive pre-training of the vision and text towers on (object crop, phrase) pairs."""
     objects: dict[str, list[tuple[int, int]]] = {p: [] for p in phrases}
     for i, objs in enumerate(split.objects):
@@ -163,8 +179,8 @@ def augment(image: np.ndarray, inst: np.ndarray, shift_px: float, scale_jitter: 
     return image, inst
 
 
-def seg_batch(split, idx, phrases, spec, rng, shift_px: float = 0.0,
-              scale_jitter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def seg_batch(split: GroundingSplit, idx: np.ndarray, phrases: list[str], spec: ImageSpec, rng: np.random.Generator,
+              shift_px: float = 0.0, scale_jitter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images (flipped at random), every phrase's target mask (empty when absent) and a per-pixel phrase index.
 
     All candidate phrases are prompted for every image: the masks teach "where" and "nothing here", the
@@ -189,7 +205,8 @@ def seg_batch(split, idx, phrases, spec, rng, shift_px: float = 0.0,
     return x, torch.from_numpy(np.stack(masks)), torch.from_numpy(np.stack(labels))
 
 
-def train_seg(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
+def train_seg(model: CLIPSegForImageSegmentation, tok: CLIPTokenizer, split: GroundingSplit, phrases: list[str],
+              cfg: TrainConfig, spec: ImageSpec, writer: SummaryWriter, rng: np.random.Generator) -> dict:
     """Stage 2: the decoder (and, more gently, both towers) on masks; absent phrases -> empty masks."""
     steps = max(1, int(math.ceil(cfg.seg_epochs * len(split) / cfg.seg_images)))
     backbone = list(model.clip.parameters())
@@ -197,7 +214,8 @@ def train_seg(model, tok, split, phrases, cfg, spec, writer, rng) -> dict:
         [{"params": model.decoder.parameters(), "lr": cfg.lr}, {"params": backbone, "lr": cfg.backbone_lr}],
         weight_decay=0.01,
     )
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.lr, cfg.backbone_lr], total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.lr, cfg.backbone_lr], total_steps=steps,
+                                                pct_start=0.1)
     model.train()
     losses = []
     n = len(phrases)
@@ -241,7 +259,8 @@ def train(cfg: TrainConfig) -> dict:
         train_set, val_set = split, load_split(cfg.data, cfg.val_split)
     else:
         n_val = max(1, int(len(split) * cfg.val_fraction))
-        train_set, val_set = split.subset(slice(0, len(split) - n_val)), split.subset(slice(len(split) - n_val, None))
+        train_set = split.subset(slice(0, len(split) - n_val))
+        val_set = split.subset(slice(len(split) - n_val, None))
     outside = sorted({o["phrase"] for objs in split.objects for o in objs} - set(phrases))
     if outside:
         raise ValueError(f"data set names phrases outside the vocabulary: {outside}")
@@ -300,7 +319,8 @@ def train(cfg: TrainConfig) -> dict:
     threshold = calibrate(queries)
     meta["threshold"]["clipseg"] = threshold
     meta["validation"] = metrics(queries, threshold)
-    meta["train_seconds"] = {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1), "total": round(time.time() - started, 1)}
+    meta["train_seconds"] = {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1),
+                             "total": round(time.time() - started, 1)}
     save_bundle(model, processor, Path(cfg.out), meta)
     for k, v in meta["validation"].items():
         writer.add_scalar(f"val/{k}", v, 0)
@@ -309,13 +329,17 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True, help="dir with train.npz/json (from vla_sim.grounding_dataset)")
+    """Command line: flags named like `TrainConfig`'s fields (see --help), then `train`."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True,
+                    help="dir with train.npz/json (from vla_sim.grounding_dataset)")
     ap.add_argument("--out", type=Path, default=Path("models/grounding/clipseg-sim"))
     defaults = TrainConfig(Path("."), Path("."))
     for name in ("train_split", "val_split", "val_fraction", "clip_epochs", "seg_epochs", "clip_batch", "seg_images",
                  "which_weight", "shift_px", "scale_jitter", "lr", "backbone_lr", "region_size", "seed", "threads"):
-        ap.add_argument("--" + name.replace("_", "-"), type=type(getattr(defaults, name)), default=getattr(defaults, name))
+        default = getattr(defaults, name)
+        ap.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
     ap.add_argument("--epochs", type=float, help="shorthand: sets --seg-epochs, and --clip-epochs to 2/3 of it")
     ap.add_argument("--tiny", action="store_true", help="a much smaller model (tests)")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs"))
