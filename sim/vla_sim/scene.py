@@ -2,7 +2,7 @@
 and one free body per vocabulary (colour, shape) pair.
 
 Why one body per pair: the model is compiled once per env and never again (recompiling with meshes costs
-~100 ms), and "no two objects match the same description" holds by construction. Objects not in the
+far more than a reset), and "no two objects match the same description" holds by construction. Objects not in the
 current episode are parked: hidden (geom group 5), non-colliding and gravity-compensated far from the table.
 
 The Panda MJCF is read from the installed gymnasium-robotics package (never copied); its joints are renamed
