@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,9 +18,14 @@ from tqdm import tqdm
 
 from vla_ros.policy.perception import PerceptionModelParams
 
+if TYPE_CHECKING:  # typing only: modeling_vla (and stable-baselines3) are imported inside the functions using them
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
 
 @dataclass
 class Demonstrations:
+    """Recorded expert episodes as (observation, clean expert action, verb) samples, saved as one .npz."""
+
     obs: np.ndarray  # (N, obs_dim) float32
     actions: np.ndarray  # (N, 4) float32, the expert's clean action in the policy's action space
     verbs: np.ndarray  # (N,) verb index
@@ -80,6 +86,7 @@ def _collect(args: tuple[list[int], dict, float, float, int, int]) -> tuple[list
 
 def collect_demonstrations(seeds: list[int], perception: PerceptionModelParams, dart_noise: float,
                            dart_fraction: float, max_steps: int, workers: int = 2) -> Demonstrations:
+    """Run the expert on `seeds` in `workers` processes (DART noise on `dart_fraction` of the episodes)."""
     chunks = [seeds[i::workers] for i in range(workers)]
     jobs = [(c, perception.to_json(), dart_noise, dart_fraction, max_steps, i) for i, c in enumerate(chunks)]
     with ProcessPoolExecutor(workers) as pool:
@@ -90,14 +97,15 @@ def collect_demonstrations(seeds: list[int], perception: PerceptionModelParams, 
     return Demonstrations(obs, acts, verbs, sum(p[3] for p in parts), sum(p[4] for p in parts))
 
 
-def bc_loss(policy, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+def bc_loss(policy: ActorCriticPolicy, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the actor's mean action and the expert's."""
     from vla_ros.policy.modeling_vla import actor_mean
 
     return ((actor_mean(policy, obs) - actions) ** 2).mean()
 
 
-def train_bc(policy, demos: Demonstrations, epochs: int, lr: float, batch: int, seed: int,
-             log=None) -> dict:
+def train_bc(policy: ActorCriticPolicy, demos: Demonstrations, epochs: int, lr: float, batch: int,
+             seed: int) -> dict:
     """Fit the actor's mean to the expert's actions (MSE); set the action std to the clone's residual."""
     from vla_ros.policy.modeling_vla import actor_mean, actor_parameters
 
@@ -116,7 +124,7 @@ def train_bc(policy, demos: Demonstrations, epochs: int, lr: float, batch: int, 
     policy.train()
     history = []
     bar = tqdm(range(epochs), desc="behaviour cloning", unit="epoch")
-    for epoch in bar:
+    for _ in bar:
         perm = tr[torch.randperm(len(tr), generator=g)]
         for i in range(len(tr) // batch):
             idx = perm[i * batch:(i + 1) * batch]
@@ -130,8 +138,6 @@ def train_bc(policy, demos: Demonstrations, epochs: int, lr: float, batch: int, 
             vloss = float(bc_loss(policy, obs[val], act[val]))
         history.append(vloss)
         bar.set_postfix(val_mse=f"{vloss:.4f}")
-        if log is not None:
-            log(epoch, float(loss), vloss)
     policy.eval()
     with torch.no_grad():
         residual = torch.cat([actor_mean(policy, obs[i:i + 4096]) - act[i:i + 4096] for i in range(0, n, 4096)])

@@ -29,6 +29,9 @@ class ContractMismatch(RuntimeError):
 
 @dataclass
 class PolicyContract:
+    """What a checkpoint's weights expect (contract.json): joints, action, rates, observation layout, vocabulary,
+    grounding and perception models, and how it was trained."""
+
     joint_names: list[str]
     action: dict  # {"mode": "ee_delta", "fields": [...], "unit": ..., "scale_per_tick_m": ..., ...}
     control_hz: float
@@ -64,6 +67,7 @@ class PolicyContract:
 
 
 def save_checkpoint(policy, contract: PolicyContract, directory: Path) -> None:
+    """Write the policy's weights and its contract into `directory` (created if needed)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(policy.state_dict(), directory / WEIGHTS_FILE)
@@ -71,6 +75,7 @@ def save_checkpoint(policy, contract: PolicyContract, directory: Path) -> None:
 
 
 def read_contract(directory: Path) -> PolicyContract:
+    """The contract of the checkpoint in `directory`, without loading weights; says what to do if there is none."""
     path = Path(directory) / CONTRACT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a policy checkpoint (train one with "
@@ -110,6 +115,7 @@ def robot_contract() -> dict:
 
 def make_contract(layout: ObservationLayout, config: VLAConfig, vocab_hash: str, grounding: dict, perception: dict,
                   training: dict) -> PolicyContract:
+    """The contract for weights trained by this package: the sim's action spec and joints plus the given parts."""
     from vla_sim.env import ACTION_SPEC, ARM_JOINT_NAMES, CONTROL_HZ, GRIPPER_MAX_OPENING_M
 
     action = {"mode": "ee_delta", "fields": ["dx", "dy", "dz", "gripper"], "low": -1.0, "high": 1.0,

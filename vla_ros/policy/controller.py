@@ -70,6 +70,8 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 
 @dataclass
 class ControllerConfig:
+    """The controller's rates, timeouts, joint limits, camera pose and done-rule thresholds (module docstring)."""
+
     control_rate_hz: float = 20.0
     joint_state_timeout_s: float = 0.25
     target_timeout_s: float = MAX_AGE_S
@@ -226,9 +228,12 @@ def load_policy(directory: Path, control_rate_hz: float, grounding_model: str = 
 
 
 class PolicyController:
+    """The policy node without ROS: takes the latest inputs and decides, once per tick, to act or hold and why."""
+
     def __init__(self, config: ControllerConfig, act: ActFn, layout: Any, embed: Callable[[str], np.ndarray],
                  arm: Any, vocab: Vocabulary | None = None, transform: TransformFn | None = None,
-                 log: Callable[[str], None] | None = None, perception_bbox_wh: tuple[float, float] = (0.08, 0.08)) -> None:
+                 log: Callable[[str], None] | None = None,
+                 perception_bbox_wh: tuple[float, float] = (0.08, 0.08)) -> None:
         """`act`: obs -> 4-D action; `layout`: the checkpoint's ObservationLayout; `embed`: text -> embedding
         (TextEncoder.embed); `arm`: vla_sim.ee_control.ArmKinematics; `transform`: tf2 hook (may return None)."""
         config.validate()
@@ -397,7 +402,8 @@ class PolicyController:
     def camera_to_base(self, point: np.ndarray, frame_id: str = "", stamp: float = 0.0) -> np.ndarray | None:
         pose = self.transform(frame_id, stamp) if self.transform is not None else None
         if pose is None and self.cfg.camera_position is not None:
-            pose = (np.asarray(self.cfg.camera_position, dtype=float), np.asarray(self.cfg.camera_rotation, dtype=float))
+            pose = (np.asarray(self.cfg.camera_position, dtype=float),
+                    np.asarray(self.cfg.camera_rotation, dtype=float))
         if pose is None:
             self.rejections.reject("target", RejectedInput("no camera transform", f"{frame_id or 'camera'} -> base"))
             return None

@@ -23,6 +23,7 @@ from vla_ros.policy.rollout import EpisodeOutcome, score
 
 
 def parse_seeds(text: str) -> list[int]:
+    """The --seeds argument "A:B" as the list A..B-1."""
     a, _, b = text.partition(":")
     lo, hi = int(a), int(b)
     if hi <= lo:
@@ -83,11 +84,13 @@ def video_frame(env, verb: str) -> np.ndarray:
     cv2.putText(bar, env.info["instruction"], (6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     t = env.tracker.fix()
     status = f"step {env.env.steps}  fix age {t.age_s:.2f}s" + ("" if t.position is not None else "  no fix")
-    cv2.putText(bar, status, (frame.shape[1] - 200, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (180, 180, 180), 1, cv2.LINE_AA)
+    cv2.putText(bar, status, (frame.shape[1] - 200, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (180, 180, 180), 1,
+                cv2.LINE_AA)
     return np.concatenate([bar, frame], axis=0)
 
 
 def outcome_frame(last: np.ndarray, o: EpisodeOutcome) -> np.ndarray:
+    """The episode's last video frame with its outcome (success or the failure reason) written at the bottom."""
     import cv2
 
     out = last.copy()
@@ -101,11 +104,13 @@ def outcome_frame(last: np.ndarray, o: EpisodeOutcome) -> np.ndarray:
 def evaluate(policy: str, checkpoint: str | None, seeds: list[int], verbs: list[str], grounder: str, min_objects: int,
              max_objects: int, workers: int = 2, video_frames: int = 0, max_steps: int = 150,
              image_size: int = 224, ablate: str = "") -> dict:
+    """Run every verb on every seed over `workers` processes; per-verb scores, every episode and video frames."""
     episodes = [(v, s) for s in seeds for v in verbs]
     chunks = [episodes[i::workers] for i in range(workers)]
     jobs = [{"policy": policy, "checkpoint": checkpoint, "grounder": grounder, "min_objects": min_objects,
              "max_objects": max_objects, "max_steps": max_steps, "image_size": image_size, "episodes": c,
-             "worker": i, "ablate": ablate, "video_frames": video_frames if i == 0 else 0} for i, c in enumerate(chunks) if c]
+             "worker": i, "ablate": ablate, "video_frames": video_frames if i == 0 else 0}
+            for i, c in enumerate(chunks) if c]
     t0 = time.monotonic()
     if len(jobs) == 1:
         parts = [_worker(jobs[0])]
@@ -126,6 +131,7 @@ def evaluate(policy: str, checkpoint: str | None, seeds: list[int], verbs: list[
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the module docstring: evaluate, print per-verb rates, write the JSON and the video."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="", help="policy directory (default: the shipped models/policy)")
     ap.add_argument("--policy", choices=("checkpoint", "expert", "random"), default="checkpoint")

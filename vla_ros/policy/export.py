@@ -16,6 +16,7 @@ from vla_ros.policy.checkpoint import CONTRACT_FILE, WEIGHTS_FILE, read_contract
 
 
 def export(run: Path, which: str, out: Path) -> Path:
+    """Copy checkpoint `which` of training run `run` into `out`, its contract completed with the run's record."""
     src = run / which
     contract = read_contract(src)
     meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").is_file() else {}
@@ -36,6 +37,7 @@ def export(run: Path, which: str, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--which", default="best", help="best, final or bc")

@@ -15,6 +15,8 @@ from vla_ros.vocabulary import Vocabulary
 
 
 class TextEncoder:
+    """Embeds command text with the grounding model's CLIP text tower, caching each instruction's embedding."""
+
     def __init__(self, model: str = "") -> None:
         from transformers import AutoTokenizer, CLIPSegForImageSegmentation
 

@@ -7,6 +7,8 @@ so it travels with the weights.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ TOKENS = ("cls", "text", "command", "target", "proprio")
 
 
 class VLATokenExtractor(BaseFeaturesExtractor):
+    """The policy's shared body: observation -> language, command, target and proprioception tokens -> transformer
+    features, with the observation normalisation stored as buffers."""
+
     def __init__(self, observation_space: gym.spaces.Box, layout: dict, config: dict) -> None:
         cfg = VLAConfig(**{**config, "pi_layers": tuple(config.get("pi_layers", ())),
                            "vf_layers": tuple(config.get("vf_layers", ()))})
@@ -97,9 +102,9 @@ def actor_mean(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.Tensor:
     return policy.action_net(latent_pi)
 
 
-def policy_act_fn(policy: ActorCriticPolicy):
-    """obs (D,) -> the deterministic action (the Gaussian's mean) clipped to [-1, 1]: what evaluation and the
-    node execute."""
+def policy_act_fn(policy: ActorCriticPolicy) -> Callable[[np.ndarray], np.ndarray]:
+    """The act function obs (D,) -> the deterministic action (the Gaussian's mean) clipped to [-1, 1]: what
+    evaluation and the node execute."""
 
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -122,5 +127,6 @@ def critic_from_actor(policy: ActorCriticPolicy) -> None:
 
 
 def actor_parameters(policy: ActorCriticPolicy) -> list[nn.Parameter]:
+    """The parameters that shape the action (actor extractor, actor MLP, action head, log std), not the critic's."""
     return [*policy.pi_features_extractor.parameters(), *policy.mlp_extractor.policy_net.parameters(),
             *policy.action_net.parameters(), policy.log_std]

@@ -27,6 +27,8 @@ MAX_AGE_S = 2.0  # the age feature saturates here: older than this is "no usable
 
 @dataclass(frozen=True)
 class ObservationLayout:
+    """Where each part (text, command ids, target, proprioception) sits in the flat observation vector."""
+
     text_dim: int
     n_verbs: int
     n_directions: int  # the index n_directions means "no direction"
@@ -73,6 +75,8 @@ class TargetFix:
 
 @dataclass(frozen=True)
 class Proprio:
+    """The robot's own state as the policy sees it: joints, gripper opening and rate, grasp-point position."""
+
     joint_pos: np.ndarray  # (7,) rad, panda_joint1..7
     joint_vel: np.ndarray  # (7,) rad/s
     gripper: float  # opening between the fingers, m

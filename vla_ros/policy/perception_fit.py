@@ -24,6 +24,8 @@ DEFAULT_OUT = Path("models/policy/perception_model.json")
 
 
 def fit(episodes: int, seed0: int, image_size: int, grounding_model: str = "") -> tuple[PerceptionModelParams, dict]:
+    """Run the expert for `episodes` scenes from seed `seed0`, grounding on every update; the fitted parameters
+    and a report of the raw statistics."""
     from vla_ros.policy.policy_env import RealGrounderSource
     from vla_sim.env import TabletopEnv
     from vla_sim.expert import ScriptedExpert
@@ -71,27 +73,34 @@ def fit(episodes: int, seed0: int, image_size: int, grounding_model: str = "") -
     scores = np.array([s for s, _ in found_rows])
     wh = np.array([w for _, w in found_rows]).reshape(-1, 2)
     after_miss = [now for before, now in transitions if before]
-    params = replace(base, miss_after_miss=round(float(np.mean(after_miss)), 4) if after_miss else base.miss_after_miss,
-                     far=bins["far"], near=bins["near"], score_mean=round(float(scores.mean()), 4),
-                     score_std=round(float(scores.std()), 4), bbox_wh=tuple(round(float(v), 4) for v in wh.mean(0)),
-                     bbox_std=round(float(wh.std(0).mean()), 4),
+    miss_after_miss = round(float(np.mean(after_miss)), 4) if after_miss else base.miss_after_miss
+    params = replace(base, miss_after_miss=miss_after_miss, far=bins["far"], near=bins["near"],
+                     score_mean=round(float(scores.mean()), 4), score_std=round(float(scores.std()), 4),
+                     bbox_wh=tuple(round(float(v), 4) for v in wh.mean(0)), bbox_std=round(float(wh.std(0).mean()), 4),
                      source={"command": " ".join(["python -m vla_ros.policy.perception_fit", *sys.argv[1:]]),
                              "episodes": episodes, "seeds": [seed0, seed0 + episodes - 1], "image_size": image_size,
-                             "grounder": source.grounder.model_path.split("/")[-1], "expert": "ScriptedExpert ee_delta"})
+                             "grounder": source.grounder.model_path.split("/")[-1],
+                             "expert": "ScriptedExpert ee_delta"})
     all_errs = {n: np.array([e for e, _, _ in r if e is not None]).reshape(-1, 3) for n, r in rows.items()}
     report = {
         "frames": {n: len(r) for n, r in rows.items()},
         "found_rate": {n: b.found_rate for n, b in bins.items()},
-        "xy_error_around_bias_mm": {n: {"p50": round(1000 * float(np.median(np.linalg.norm((e - e.mean(0))[:, :2], axis=1))), 2),
-                                        "p95": round(1000 * float(np.percentile(np.linalg.norm((e - e.mean(0))[:, :2], axis=1), 95)), 2)}
-                                    for n, e in all_errs.items() if len(e)},
+        "xy_error_around_bias_mm": {n: _xy_spread_mm(e) for n, e in all_errs.items() if len(e)},
         "miss_streaks_updates": {"count": len(streaks), "max": max(streaks, default=0),
                                  "p95": float(np.percentile(streaks, 95)) if streaks else 0.0},
     }
     return params, report
 
 
+def _xy_spread_mm(errors: np.ndarray) -> dict[str, float]:
+    """Median and 95th percentile of the horizontal distance of `errors` (n, 3) from their mean, in mm."""
+    distance = np.linalg.norm((errors - errors.mean(0))[:, :2], axis=1)
+    return {"p50": round(1000 * float(np.median(distance)), 2),
+            "p95": round(1000 * float(np.percentile(distance, 95)), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Command line: fit, then write the perception model JSON (with the report in its `source`)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--episodes", type=int, default=60)
     ap.add_argument("--seed", type=int, default=800_000, help="first scene seed (training range, below 1,000,000)")

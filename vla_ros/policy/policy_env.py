@@ -38,6 +38,9 @@ def env_action(action: np.ndarray) -> np.ndarray:
 
 
 class PolicyEnv(gym.Env):
+    """The sim as the policy sees it: `TabletopEnv` in ee_delta mode behind the deployed observation (text
+    embedding, command ids, tracked grounder target, proprioception) and a 4-D action."""
+
     metadata = {"render_modes": []}
 
     def __init__(self, grounder: str = "model", perception: PerceptionModelParams | None = None,
@@ -63,7 +66,8 @@ class PolicyEnv(gym.Env):
         self._seed_rng = np.random.default_rng(noise_seed)
         self.tracker = TargetTracker()
         self.sim_grounder = SimulatedGrounder(self.perception, np.random.default_rng(noise_seed + 7919))
-        self.real = RealGrounderSource(self.env, grounding_model, image_size, self.perception) if grounder == "real" else None
+        self.real = (RealGrounderSource(self.env, grounding_model, image_size, self.perception)
+                     if grounder == "real" else None)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.layout.size,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         self._info: dict[str, Any] = {}

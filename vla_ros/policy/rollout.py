@@ -13,6 +13,8 @@ ActFn = Callable[[np.ndarray, "object"], np.ndarray]
 
 @dataclass
 class EpisodeOutcome:
+    """How one evaluation episode ended: its seed and command, success, the reason and its length in steps."""
+
     seed: int
     verb: str
     instruction: str
@@ -23,6 +25,8 @@ class EpisodeOutcome:
 
 @dataclass
 class VerbScore:
+    """Success count, seeds and failure reasons of the episodes of one verb (or "all"), with its 95% interval."""
+
     episodes: int = 0
     successes: int = 0
     seeds: list[int] = field(default_factory=list)
@@ -50,6 +54,7 @@ def policy_act_fn(policy) -> ActFn:
 
 
 def expert_act_fn(env) -> ActFn:
+    """The scripted expert (privileged state) as an act function for `env`: the reference for the policy."""
     from vla_sim.expert import ScriptedExpert
 
     expert = ScriptedExpert(env.env)
@@ -62,12 +67,14 @@ def expert_act_fn(env) -> ActFn:
 
 
 def random_act_fn(seed: int = 0) -> ActFn:
+    """Seeded uniform random actions: the chance baseline."""
     rng = np.random.default_rng(seed)
     return lambda obs, env: rng.uniform(-1.0, 1.0, 4).astype(np.float32)
 
 
 def run_episode(env, act: ActFn, seed: int, command: str | None = None,
                 on_step: Callable[[object], None] | None = None) -> EpisodeOutcome:
+    """Play one episode of scene `seed` (with `command`, or the sampled one) until it ends; `on_step` sees each step."""
     obs, info = env.reset(seed=seed, options={"command": command} if command else None)
     done = False
     while not done:
@@ -80,6 +87,7 @@ def run_episode(env, act: ActFn, seed: int, command: str | None = None,
 
 
 def score(outcomes: list[EpisodeOutcome]) -> dict[str, VerbScore]:
+    """Outcomes grouped into a `VerbScore` per verb, plus "all"."""
     out: dict[str, VerbScore] = {}
     for o in outcomes:
         for key in (o.verb, "all"):

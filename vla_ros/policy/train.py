@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,21 +31,28 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
+from vla_ros.paths import models_dir
 from vla_ros.policy.behaviour_cloning import Demonstrations, collect_demonstrations, train_bc
-from vla_ros.policy.checkpoint import make_contract, save_checkpoint
+from vla_ros.policy.checkpoint import PolicyContract, make_contract, save_checkpoint
 from vla_ros.policy.configuration_vla import TrainConfig
 from vla_ros.policy.language import model_fingerprint, vocabulary_hash
-from vla_ros.policy.modeling_vla import (actor_mean, actor_parameters, critic_from_actor, policy_kwargs,
-                                        set_normalisation)
+from vla_ros.policy.modeling_vla import (
+    actor_mean,
+    actor_parameters,
+    critic_from_actor,
+    policy_kwargs,
+    set_normalisation,
+)
 from vla_ros.policy.perception import PerceptionModelParams
 from vla_ros.policy.policy_env import TRAIN_SEEDS, VALIDATION_SEEDS, PolicyEnv
 from vla_ros.policy.rollout import policy_act_fn, run_episode, score, verb_commands
-from vla_ros.paths import models_dir
 
 DEFAULT_PERCEPTION = models_dir() / "policy" / "perception_model.json"
 
 
-def make_env(rank: int, seed: int, perception: dict, max_steps: int):
+def make_env(rank: int, seed: int, perception: dict, max_steps: int) -> Callable[[], PolicyEnv]:
+    """The constructor of training env `rank` (with its own noise seed), in the form SB3's vector envs take."""
+
     def thunk() -> PolicyEnv:
         torch.set_num_threads(1)
         return PolicyEnv("model", PerceptionModelParams.from_json(perception), max_episode_steps=max_steps,
@@ -72,7 +80,8 @@ class BCRegularisedPPO(PPO):
         obs, act = torch.as_tensor(self.demos.obs), torch.as_tensor(self.demos.actions)
         params = [p for p in actor_parameters(self.policy) if p is not self.policy.log_std]
         if not hasattr(self, "_bc_opt"):
-            self._bc_opt = torch.optim.Adam(params, lr=self.learning_rate if isinstance(self.learning_rate, float) else 1e-4)
+            lr = self.learning_rate if isinstance(self.learning_rate, float) else 1e-4
+            self._bc_opt = torch.optim.Adam(params, lr=lr)
         losses = []
         for _ in range(self.bc_steps):
             idx = torch.randint(len(obs), (self.bc_batch,))
@@ -89,6 +98,7 @@ class BCRegularisedPPO(PPO):
 
 
 def set_actor_frozen(model: BCRegularisedPPO, frozen: bool) -> None:
+    """Freeze or unfreeze the actor's weights (the critic warm-up trains the critic alone)."""
     for p in actor_parameters(model.policy):
         p.requires_grad_(not frozen)
     model.actor_frozen = frozen
@@ -97,8 +107,8 @@ def set_actor_frozen(model: BCRegularisedPPO, frozen: bool) -> None:
 class TrainingMonitor(BaseCallback):
     """Per-verb success of finished training episodes, periodic validation, checkpoints, the success plot."""
 
-    def __init__(self, out: Path, cfg: TrainConfig, eval_env: PolicyEnv, contract_fn, t0_offset: float,
-                 max_wall_s: float) -> None:
+    def __init__(self, out: Path, cfg: TrainConfig, eval_env: PolicyEnv, contract_fn: Callable[[dict], PolicyContract],
+                 t0_offset: float, max_wall_s: float) -> None:
         super().__init__()
         self.out, self.cfg, self.eval_env, self.contract_fn = out, cfg, eval_env, contract_fn
         self.t_start = time.monotonic() - t0_offset
@@ -188,6 +198,7 @@ class TrainingMonitor(BaseCallback):
 
 
 def plot_success(csv_path: Path, png: Path) -> None:
+    """Plot validation success per verb from eval.csv against steps and against wall time, into `png`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -213,6 +224,7 @@ def plot_success(csv_path: Path, png: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]:
+    """The command line as a validated `TrainConfig`, plus the flags that are not part of it (out, resume, ...)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     d = TrainConfig()
     ap.add_argument("--out", default=d.out)
@@ -236,12 +248,14 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the training stages of the module docstring, skipping those whose output exists."""
     cfg, args = parse_args(argv)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m vla_ros.policy.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python -m vla_ros.policy.train " + " ".join(shlex.quote(a) for a in given)
     (out / "command.txt").write_text(command + "\n")
     perception = PerceptionModelParams.load(args.perception)
     eval_env = PolicyEnv("model", perception, max_episode_steps=cfg.max_episode_steps, seed_range=VALIDATION_SEEDS)
@@ -250,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     meta_path = out / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
 
-    def contract(training: dict):
+    def contract(training: dict) -> PolicyContract:
         return make_contract(layout, cfg.model, vocabulary_hash(vocab), model_fingerprint(""), perception.to_json(),
                              {"command": command, "config": cfg.as_dict(), "train_seeds": list(TRAIN_SEEDS),
                               "validation_seeds": list(VALIDATION_SEEDS), **meta, **training})
