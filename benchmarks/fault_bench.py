@@ -112,7 +112,8 @@ class Bench:
         n.create_subscription(String, TOPICS.sim_instruction, self.got["instruction"].append, LATCHED_QOS)
         n.create_subscription(Image, TOPICS.image, self._on_image, qos_profile_sensor_data)
         n.create_subscription(Image, TOPICS.depth, lambda m: self._record("depth", m), qos_profile_sensor_data)
-        n.create_subscription(CameraInfo, TOPICS.camera_info, lambda m: self._record("info", m), qos_profile_sensor_data)
+        n.create_subscription(CameraInfo, TOPICS.camera_info, lambda m: self._record("info", m),
+                              qos_profile_sensor_data)
         self.command = n.create_publisher(String, TOPICS.command, 10)
 
     def _on_image(self, msg: Image) -> None:
@@ -125,7 +126,8 @@ class Bench:
 
     def recorded(self) -> list[tuple[Image, Image, CameraInfo]]:
         f = self.frames
-        return [(f["rgb"][k], f["depth"][k], f["info"][k]) for k in sorted(f["rgb"]) if k in f["depth"] and k in f["info"]]
+        return [(f["rgb"][k], f["depth"][k], f["info"][k])
+                for k in sorted(f["rgb"]) if k in f["depth"] and k in f["info"]]
 
     def spin_for(self, seconds: float, procs: list[NodeProcess]) -> None:
         """Spin for `seconds`, then fail if any of `procs` has exited."""
@@ -161,14 +163,16 @@ def flood(bench: Bench, texts: tuple[str, ...], seconds: float, rate_hz: float,
     return n, time.monotonic() - start
 
 
-def phase_flood(bench: Bench, procs: dict[str, NodeProcess], args: argparse.Namespace) -> tuple[dict, list[MemoryTrace]]:
+def phase_flood(bench: Bench, procs: dict[str, NodeProcess],
+                args: argparse.Namespace) -> tuple[dict, list[MemoryTrace]]:
     node, got = bench.node, bench.got
     all_procs = list(procs.values())
     bench.record_frames = True
     spin_until(node, lambda: got["instruction"] and bench.command.get_subscription_count() >= 2
                and any(s.get("state") == "idle" for _, s in got["policy"]), 300, "sim, grounding and policy", all_procs)
     bench.command.publish(String(data=COMMAND))
-    spin_until(node, lambda: any(s.get("state") == "acting" for _, s in got["policy"]), 60, "the policy acting", all_procs)
+    spin_until(node, lambda: any(s.get("state") == "acting" for _, s in got["policy"]), 60, "the policy acting",
+               all_procs)
     bench.spin_for(1.0, all_procs)
     bench.record_frames = False
     traces = {name: MemoryTrace(name, "commands sent") for name in procs}
@@ -416,9 +420,9 @@ def write_markdown(path: Path, out: dict) -> None:
         "",
         "## Command flood",
         "",
-        f"{f['commands_sent']:,} commands in {f['flood_s']} s ({f['rate_hz']:,} Hz) on the command topic while the policy "
-        f"acted; {len(f['texts'])} texts round-robin: moving commands, not understood, empty, a 100,000-character word, "
-        "non-ASCII, a conjunction, stops.",
+        f"{f['commands_sent']:,} commands in {f['flood_s']} s ({f['rate_hz']:,} Hz) on the command topic while the "
+        f"policy acted; {len(f['texts'])} texts round-robin: moving commands, not understood, empty, "
+        "a 100,000-character word, non-ASCII, a conjunction, stops.",
         "",
         "| measure | value |",
         "| --- | ---: |",
@@ -435,9 +439,11 @@ def write_markdown(path: Path, out: dict) -> None:
         "",
         "## Memory",
         "",
-        f"Flat = RSS grows by less than {FLAT_MB:g} MB from the end of warm-up (the first {WARMUP:.0%} of the run) to the end.",
+        f"Flat = RSS grows by less than {FLAT_MB:g} MB from the end of warm-up (the first {WARMUP:.0%} of the run) "
+        "to the end.",
         "",
-        "| phase | node | input | count | seconds | RSS start MB | after warm-up | end | max | growth MB | MB / 1,000 | flat |",
+        "| phase | node | input | count | seconds | RSS start MB | after warm-up | end | max | growth MB "
+        "| MB / 1,000 | flat |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for m in out["memory"]:
@@ -451,15 +457,16 @@ def write_markdown(path: Path, out: dict) -> None:
         "",
         "## Per phase",
         "",
-        f"- grounding: {g['frames_sent']:,} replayed frames in {g['seconds']} s ({g['frames_per_s']}/s), each sent when "
-        f"the last one's result was back; {g['results']:,} results; malformed sent {g['malformed_sent']}, answered with "
-        f"a 'rejected image' status within 1 s {g['malformed_answered_within_1_s']}; "
+        f"- grounding: {g['frames_sent']:,} replayed frames in {g['seconds']} s ({g['frames_per_s']}/s), each sent "
+        f"when the last one's result was back; {g['results']:,} results; malformed sent {g['malformed_sent']}, "
+        f"answered with a 'rejected image' status within 1 s {g['malformed_answered_within_1_s']}; "
         f"rejections counted {g['rejected']}; alive {g['alive']}.",
-        f"- policy: {p['joint_states_sent']:,} joint states at {p['rate_hz']} Hz ({p['nan_joint_states_sent']} with NaN) and "
-        f"grounder results at 20 Hz; {p['actions_published']:,} actions, {p['ticks']:,} ticks, {p['overruns']} overruns, "
-        f"tick ms {p['tick_ms']}, errors {p['errors']}; rejections {p['rejected']}; alive {p['alive']}.",
-        f"- sim: {s['frames_received']:,} camera frames received in {s['seconds']} s ({s['frames_per_s']}/s; camera rate "
-        f"set to {s['camera_rate_hz_set']:g} Hz); alive {s['alive']}.",
+        f"- policy: {p['joint_states_sent']:,} joint states at {p['rate_hz']} Hz ({p['nan_joint_states_sent']} with "
+        f"NaN) and grounder results at 20 Hz; {p['actions_published']:,} actions, {p['ticks']:,} ticks, "
+        f"{p['overruns']} overruns, tick ms {p['tick_ms']}, errors {p['errors']}; rejections {p['rejected']}; "
+        f"alive {p['alive']}.",
+        f"- sim: {s['frames_received']:,} camera frames received in {s['seconds']} s ({s['frames_per_s']}/s; "
+        f"camera rate set to {s['camera_rate_hz_set']:g} Hz); alive {s['alive']}.",
         "",
     ]
     path.write_text("\n".join(lines))

@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("--source", choices=("sim", "replay"), default="sim",
                         help="camera frames from the sim node, or replayed held-out frames (grounding node alone)")
     parser.add_argument("--data", type=Path, default=RESULTS.parents[1] / "data" / "grounding",
-                        help="--source replay: directory with test.npz (python -m vla_sim.grounding_dataset --split test)")
+                        help="--source replay: directory with test.npz "
+                             "(python -m vla_sim.grounding_dataset --split test)")
     parser.add_argument("--threads", type=int, default=GroundingParams.num_threads,
                         help="grounding node's num_threads (torch CPU threads; 0 = torch's default, all cores)")
     args = parser.parse_args()
@@ -120,20 +121,27 @@ def main() -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     if replay:
         md = ["# Grounding node throughput (replayed held-out camera frames, real DDS)", "",
-              f"`python benchmarks/graph_bench.py --source replay --camera-hz {args.camera_hz:g} --threads {args.threads}` on {out['machine']}; "
-              f"{seconds:.0f} s window, 1-min load average {load_at_start:.1f} at the start, 224 px rgb8 frames of the held-out test split published at {args.camera_hz:g} Hz "
-              f"by the benchmark process, grounding node (offline model, CPU, num_threads {args.threads}) as a separate process, command "
+              f"`python benchmarks/graph_bench.py --source replay --camera-hz {args.camera_hz:g} "
+              f"--threads {args.threads}` on {out['machine']}; "
+              f"{seconds:.0f} s window, 1-min load average {load_at_start:.1f} at the start, 224 px rgb8 frames of the "
+              f"held-out test split published at {args.camera_hz:g} Hz "
+              f"by the benchmark process, grounding node (offline model, CPU, num_threads {args.threads}) as a "
+              f"separate process, command "
               f"{instruction!r} (scenes without that object answer 'not found', which counts as a result).",
               "", "| measure | value |", "| --- | ---: |"]
     else:
         md = ["# Node graph benchmark (sim node + grounding node, separate processes, real DDS)", "",
               f"`python benchmarks/graph_bench.py` on {out['machine']}; {seconds:.0f} s window, 1-min load average "
               f"{load_at_start:.1f} at the start, sim camera set to "
-              f"{args.camera_hz:g} Hz at {args.image_size} px, offline grounding model on CPU (num_threads {args.threads}), command "
+              f"{args.camera_hz:g} Hz at {args.image_size} px, offline grounding model on CPU "
+              f"(num_threads {args.threads}), command "
               f"{instruction!r}.", "", "| measure | value |", "| --- | ---: |"]
-    for key, label in [("camera_frames_per_s", "camera frames/s received"), ("grounding_results_per_s", "grounding results/s"),
-                       ("found_fraction", "fraction of results 'found'"), ("latency_ms_median", "image stamp -> status, median ms"),
-                       ("latency_ms_p95", "image stamp -> status, p95 ms"), ("model_latency_ms_median", "grounding call, median ms"),
+    for key, label in [("camera_frames_per_s", "camera frames/s received"),
+                       ("grounding_results_per_s", "grounding results/s"),
+                       ("found_fraction", "fraction of results 'found'"),
+                       ("latency_ms_median", "image stamp -> status, median ms"),
+                       ("latency_ms_p95", "image stamp -> status, p95 ms"),
+                       ("model_latency_ms_median", "grounding call, median ms"),
                        *([] if replay else [("joint_states_per_s", "JointState/s (target 20)")])]:
         value = out[key]
         md.append(f"| {label} | {value:.3g} |" if isinstance(value, float) else f"| {label} | {value} |")

@@ -36,7 +36,8 @@ def ensure_split(data: Path, name: str) -> GroundingSplit:
     if not (data / f"{name}.npz").is_file():
         cmd = [sys.executable, "-m", "vla_sim.grounding_dataset", "--out", str(data), "--split", name, "--size", "224"]
         print("generating:", " ".join(cmd), flush=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "sim"), os.environ.get("PYTHONPATH", "")])}
+        python_path = os.pathsep.join([str(ROOT), str(ROOT / "sim"), os.environ.get("PYTHONPATH", "")])
+        env = {**os.environ, "PYTHONPATH": python_path}
         subprocess.run(cmd, check=True, cwd=ROOT, env=env)
     return load_split(data, name)
 
@@ -129,24 +130,28 @@ def overlays(grounder: Grounder, splits: dict[str, GroundingSplit], path: Path, 
 
 def markdown(res: dict) -> str:
     lines = [f"# Grounding benchmark ({res['model']})", "",
-             f"Offline model: {res['parameters']:,} parameters, {res['size_mb']:.1f} MB; threshold {res['threshold']:.3f} "
-             f"(calibrated on validation at training time). CPU threads: {res['threads']}.", "",
+             f"Offline model: {res['parameters']:,} parameters, {res['size_mb']:.1f} MB; "
+             f"threshold {res['threshold']:.3f} (calibrated on validation at training time). "
+             f"CPU threads: {res['threads']}.", "",
              "| split | seeds | images | targets | hit rate | mask IoU | absent cmds | correct not-found |",
              "|---|---|---|---|---|---|---|---|"]
     for name, m in res["quality"].items():
-        lines.append(f"| {name} | {m['seeds'][0]}..{m['seeds'][1]} | {m['images']} | {m['targets']} | {m['hit_rate']:.3f} | "
-                     f"{m['mask_iou']:.3f} | {m['absent_commands']} | {m['not_found_correct']:.3f} |")
+        lines.append(f"| {name} | {m['seeds'][0]}..{m['seeds'][1]} | {m['images']} | {m['targets']} | "
+                     f"{m['hit_rate']:.3f} | {m['mask_iou']:.3f} | {m['absent_commands']} | "
+                     f"{m['not_found_correct']:.3f} |")
     s = res["speed_cpu"]
-    lines += ["", f"Goals: hit rate >= 0.98, correct not-found >= 0.95, >= 20 Hz on CPU at 224 px.", "",
+    lines += ["", "Goals: hit rate >= 0.98, correct not-found >= 0.95, >= 20 Hz on CPU at 224 px.", "",
               "| speed (224 px, CPU) | value |", "|---|---|",
-              f"| ground() median latency | {s['ground_latency_ms_median']:.1f} ms ({s['ground_hz_median']:.1f} Hz), p90 {s['ground_latency_ms_p90']:.1f} ms |",
+              f"| ground() median latency | {s['ground_latency_ms_median']:.1f} ms ({s['ground_hz_median']:.1f} Hz), "
+              f"p90 {s['ground_latency_ms_p90']:.1f} ms |",
               f"| {s['prompts']} prompts, one batched forward | {s['batched_ms_median']:.1f} ms |",
               f"| {s['prompts']} prompts, one forward each | {s['one_prompt_per_forward_ms_median']:.1f} ms |",
               f"| batched speed-up | {s['batched_speedup']:.1f}x |"]
     if "hub_size" in res:
         h = res["hub_size"]
-        lines += ["", f"CIDAS/clipseg-rd64-refined-sized model (random weights, {h['parameters']:,} params) on {h['device']} "
-                  f"({h['dtype']}, {h['input_px']} px, {h['prompts']} prompts): batched {h['batched_ms_median']:.1f} ms "
+        lines += ["", f"CIDAS/clipseg-rd64-refined-sized model (random weights, {h['parameters']:,} params) "
+                  f"on {h['device']} ({h['dtype']}, {h['input_px']} px, {h['prompts']} prompts): "
+                  f"batched {h['batched_ms_median']:.1f} ms "
                   f"({h['batched_hz']:.0f} Hz), one forward per prompt {h['one_prompt_per_forward_ms_median']:.1f} ms "
                   f"({h['batched_speedup']:.1f}x)."]
     return "\n".join(lines) + "\n"
@@ -155,7 +160,8 @@ def markdown(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="clipseg-sim", help="model dir or id (default: the shipped offline model)")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "grounding", help="where the held-out splits live / are generated")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "grounding",
+                    help="where the held-out splits live / are generated")
     ap.add_argument("--quick", action="store_true", help="fewer scenes and frames (a smoke run)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="device for --hub-size timing")
@@ -170,7 +176,9 @@ def main() -> None:
         splits[name] = split.subset(slice(0, n_images)) if n_images else split
     grounder = Grounder(GrounderConfig(model=args.model, device="cpu"))
     files = [p for p in Path(grounder.model_path).glob("*") if p.is_file()]
-    res = {"model": args.model, "model_path": str(Path(grounder.model_path).relative_to(ROOT)) if Path(grounder.model_path).is_relative_to(ROOT) else grounder.model_path,
+    model_path = Path(grounder.model_path)
+    shown_path = str(model_path.relative_to(ROOT)) if model_path.is_relative_to(ROOT) else grounder.model_path
+    res = {"model": args.model, "model_path": shown_path,
            "parameters": int(sum(p.numel() for p in grounder.backend.model.parameters())),
            "size_mb": sum(p.stat().st_size for p in files) / 2**20, "threshold": grounder.threshold,
            "threads": args.threads, "quick": args.quick, "quality": {}}

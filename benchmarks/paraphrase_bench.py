@@ -31,6 +31,8 @@ RESULTS = HERE / "results"
 
 @dataclass(frozen=True)
 class Case:
+    """One row of a phrasing set: its form or category, the typed text, and the command it means or suggests."""
+
     group: str  # the form (understood set) or the category (refused set)
     text: str
     expected: str | None  # the canonical command meant (understood) or suggested (refused); None: no suggestion
@@ -72,14 +74,16 @@ def run_understood(vocab: Vocabulary, cases: list[Case]) -> dict:
     for case in cases:
         want = canonical(vocab, case.expected)
         got = vocab.parse(case.text)
-        outcome = ("refused" if isinstance(got, ParseError) else "correct" if meaning(got) == meaning(want) else "wrong")
+        outcome = ("refused" if isinstance(got, ParseError)
+                   else "correct" if meaning(got) == meaning(want) else "wrong")
         rows.append({"form": case.group, "text": case.text, "expected": case.expected, "outcome": outcome,
                      "got": got.reason if isinstance(got, ParseError) else vocab.render(got)})
         by_form[case.group, outcome] += 1
     n, correct = len(rows), sum(r["outcome"] == "correct" for r in rows)
     forms = sorted({c.group for c in cases})
     return {"n": n, "correct": correct, "correct_pct": share(correct, n),
-            "refused": sum(r["outcome"] == "refused" for r in rows), "wrong": sum(r["outcome"] == "wrong" for r in rows),
+            "refused": sum(r["outcome"] == "refused" for r in rows),
+            "wrong": sum(r["outcome"] == "wrong" for r in rows),
             "verbs": dict(sorted(Counter(canonical(vocab, c.expected).verb for c in cases).items())),
             "directions": dict(sorted(Counter(canonical(vocab, c.expected).direction for c in cases
                                               if canonical(vocab, c.expected).direction).items())),
@@ -111,7 +115,8 @@ def run_refused(vocab: Vocabulary, cases: list[Case]) -> dict:
             "suggestions": {"expected": len(expected),
                             "as_expected": sum(r["suggestion"] == r["expected_suggestion"] for r in expected),
                             "missing": [r["text"] for r in expected if not r["suggestion"]],
-                            "other_than_expected": [f"{r['text']!r} -> {r['suggestion']!r} (expected {r['expected_suggestion']!r})"
+                            "other_than_expected": [f"{r['text']!r} -> {r['suggestion']!r} "
+                                                    f"(expected {r['expected_suggestion']!r})"
                                                     for r in offered if r["expected_suggestion"]
                                                     and r["suggestion"] != r["expected_suggestion"]],
                             "unexpected": [f"{r['text']!r} -> {r['suggestion']!r}" for r in offered
@@ -163,7 +168,8 @@ def report(result: dict) -> str:
         lines += ["", "Suggestions that differ from the set's expectation:", "",
                   *(f"- missing: {t!r}" for t in s["missing"]), *(f"- other: {t}" for t in s["other_than_expected"]),
                   *(f"- unexpected: {t}" for t in s["unexpected"])]
-    failures = [f"- understood set, {f['form']}: {f['text']!r} -> {f['outcome']}: {f['got']!r} (meant {f['expected']!r})"
+    failures = [f"- understood set, {f['form']}: {f['text']!r} -> {f['outcome']}: {f['got']!r} "
+                f"(meant {f['expected']!r})"
                 for f in u["failures"]]
     failures += [f"- refused set, {f['category']}: {f['text']!r} -> acted on as {f['got']!r}" for f in r["failures"]]
     lines += ["", "Failures:" if failures else "Failures: none.", *([""] + failures if failures else [])]
@@ -172,7 +178,8 @@ def report(result: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vocabulary", default=None, help="vocabulary YAML (default: the package's config/vocabulary.yaml)")
+    ap.add_argument("--vocabulary", default=None,
+                    help="vocabulary YAML (default: the package's config/vocabulary.yaml)")
     ap.add_argument("--quick", action="store_true", help="accepted for scripts/bench.sh; the run is already quick")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()

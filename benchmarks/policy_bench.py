@@ -44,7 +44,8 @@ def conditions(n: int, n_crowded: int, n_scratch: int) -> list[dict]:
          "grounder": "real", **std},
         {"name": "PPO from scratch (same wall time)", "policy": "checkpoint", "checkpoint": BASELINES / "ppo_scratch",
          "grounder": "real", **{**std, "seeds": list(range(SEEDS, SEEDS + n_scratch))}},
-        {"name": "scripted expert (privileged state)", "policy": "expert", "checkpoint": None, "grounder": "oracle", **std},
+        {"name": "scripted expert (privileged state)", "policy": "expert", "checkpoint": None, "grounder": "oracle",
+         **std},
         {"name": "random actions", "policy": "random", "checkpoint": None, "grounder": "oracle", **std},
         {"name": "shipped, exact object positions", "policy": "checkpoint", "checkpoint": SHIPPED, "grounder": "oracle",
          **std},
@@ -152,9 +153,10 @@ def training_summary(checkpoint: Path) -> dict:
 def write_md(report: dict, path: Path) -> None:
     verbs = list(load_vocabulary().verb_names)
     lines = ["# Policy benchmark", "", f"`{report['command']}` on {report['machine']}; "
-             f"{report['episodes_per_verb']} episodes per verb on seeds {SEEDS}..{SEEDS + report['episodes_per_verb'] - 1} "
-             f"(crowded: {report['crowded_episodes_per_verb']} per verb from seed {CROWDED_SEEDS}); every verb on every "
-             "seed; success with a 95% Wilson interval.", "",
+             f"{report['episodes_per_verb']} episodes per verb on seeds "
+             f"{SEEDS}..{SEEDS + report['episodes_per_verb'] - 1} "
+             f"(crowded: {report['crowded_episodes_per_verb']} per verb from seed {CROWDED_SEEDS}); "
+             "every verb on every seed; success with a 95% Wilson interval.", "",
              "| condition | grounder | objects | " + " | ".join(verbs) + " | all | wall s |",
              "|---|---|---|" + "---|" * (len(verbs) + 2)]
     for c in report["conditions"]:
@@ -173,7 +175,8 @@ def write_md(report: dict, path: Path) -> None:
     if lat:
         lines += ["", f"Latency, batch 1, {lat['threads']} CPU thread, {lat['parameters']} parameters: forward "
                   f"p50 {lat['forward']['p50_ms']} ms / p99 {lat['forward']['p99_ms']} ms; observation + forward "
-                  f"p50 {lat['observation_and_forward']['p50_ms']} ms / p99 {lat['observation_and_forward']['p99_ms']} ms "
+                  f"p50 {lat['observation_and_forward']['p50_ms']} ms / "
+                  f"p99 {lat['observation_and_forward']['p99_ms']} ms "
                   f"; the policy node's whole control tick (`PolicyController.tick`) p50 "
                   f"{lat['controller_tick']['p50_ms']} ms / p99 {lat['controller_tick']['p99_ms']} ms "
                   f"({lat['forward']['calls']} calls each)."]
@@ -205,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     nc = 10 if args.quick else args.crowded_episodes
     verbs = list(load_vocabulary().verb_names)
     report = {"command": "python benchmarks/policy_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads available, torch {torch.__version__}",
+              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads available, "
+                         f"torch {torch.__version__}",
               "episodes_per_verb": n, "crowded_episodes_per_verb": nc, "conditions": []}
     old = json.loads(args.out.read_text()) if args.out.is_file() and args.only else None
     for c in conditions(n, nc, 10 if args.quick else args.scratch_episodes):
@@ -219,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[policy_bench] {c['name']} ...", flush=True)
         r = evaluate(c["policy"], str(c["checkpoint"]) if c["checkpoint"] else None, c["seeds"], verbs,
-                     c["grounder"], c["min_objects"], c["max_objects"], workers=args.workers, ablate=c.get("ablate", ""))
+                     c["grounder"], c["min_objects"], c["max_objects"], workers=args.workers,
+                     ablate=c.get("ablate", ""))
         r.pop("frames")
         r["checkpoint"] = str(Path(c["checkpoint"]).relative_to(ROOT)) if c["checkpoint"] else None
         report["conditions"].append({"name": c["name"], **r})

@@ -29,6 +29,8 @@ DIRECTIONS = ["to the left", "to the right", "forward", "back"]
 
 @dataclass
 class SpeedResult:
+    """Env steps per second of one env, over interleaved rounds."""
+
     name: str
     steps_per_s: float
     steps: int
@@ -37,6 +39,8 @@ class SpeedResult:
 
 @dataclass
 class RenderResult:
+    """Render time per frame for one image size, robot mesh set and output (rgb, depth, segmentation)."""
+
     size: int
     robot_meshes: str
     what: str
@@ -46,6 +50,8 @@ class RenderResult:
 
 @dataclass
 class ExpertResult:
+    """The scripted expert's episodes for one action mode and verb: successes, length and failure reasons."""
+
     action_mode: str
     verb: str
     episodes: int
@@ -77,7 +83,8 @@ def bench_speed(steps: int, rounds: int) -> list[SpeedResult]:
 
     envs = {
         "vla_sim Tabletop-v0 (joint_delta, no images)": gym.make("vla_sim/Tabletop-v0", obs_images=False),
-        "vla_sim Tabletop-v0 (ee_delta, no images)": gym.make("vla_sim/Tabletop-v0", obs_images=False, action_mode="ee_delta"),
+        "vla_sim Tabletop-v0 (ee_delta, no images)": gym.make("vla_sim/Tabletop-v0", obs_images=False,
+                                                              action_mode="ee_delta"),
         "panda-gym PandaPickAndPlace-v3 (PyBullet)": gym.make("PandaPickAndPlace-v3"),
     }
     rates: dict[str, list[float]] = {k: [] for k in envs}
@@ -118,7 +125,8 @@ def run_expert(env: TabletopEnv, expert: ScriptedExpert, seed: int, verb: str,
                frames: list[np.ndarray] | None = None) -> dict:
     """One seeded episode: the seed's scene and target, with the verb imposed (push direction cycles)."""
     _, info = env.reset(seed=seed)
-    _, info = env.reset(seed=seed, options={"command": command_for(verb, info["objects"][info["target_id"] - 1]["phrase"], seed)})
+    target_phrase = info["objects"][info["target_id"] - 1]["phrase"]
+    _, info = env.reset(seed=seed, options={"command": command_for(verb, target_phrase, seed)})
     if frames is not None:
         frames.append(env.render_rgb(size=224))
     for step in range(env.config.max_episode_steps):
