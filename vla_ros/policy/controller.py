@@ -62,7 +62,6 @@ PANDA_JOINT_LOWER = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -1.6573, -2.89
 PANDA_JOINT_UPPER = (2.8973, 1.7628, 2.8973, -0.4, 2.8973, 2.1127, 2.8973)
 PANDA_JOINT_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
 GRIPPER_MAX_OPENING_M = 0.08
-STATES = ("idle", "acting", "holding", "done", "stopped")
 
 TransformFn = Callable[[str, float], "tuple[np.ndarray, np.ndarray] | None"]
 ActFn = Callable[[np.ndarray], np.ndarray]
@@ -437,7 +436,7 @@ class PolicyController:
             cause, reason = why
             self.holds[cause] += 1
             return self._halt("holding", reason, keep_episode=True, cause=cause)
-        return self._act(ep, now)
+        return self._act(ep)
 
     def _hold_cause(self, ep: _Episode, now: float) -> tuple[str, str] | None:
         j = self.joints
@@ -463,7 +462,7 @@ class PolicyController:
             return "target_stale", f"target lost: no fix for {age:.1f} s ({said})"
         return None
 
-    def _act(self, ep: _Episode, now: float) -> Decision:
+    def _act(self, ep: _Episode) -> Decision:
         from vla_sim.ee_control import ee_delta_step
 
         j = self.joints

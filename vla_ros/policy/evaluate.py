@@ -57,7 +57,7 @@ def _worker(job: dict) -> tuple[list[dict], list]:
     outcomes = []
     for verb, seed in job["episodes"]:
         record = len(frames) < job["video_frames"]
-        hook = (lambda e: frames.append(video_frame(e, verb))) if record else None
+        hook = (lambda e: frames.append(video_frame(e))) if record else None
         o = run_episode(env, act, seed, verb_commands(env, verb, seed), on_step=hook)
         outcomes.append(asdict(o))
         if record:
@@ -66,7 +66,7 @@ def _worker(job: dict) -> tuple[list[dict], list]:
     return outcomes, frames
 
 
-def video_frame(env, verb: str) -> np.ndarray:
+def video_frame(env) -> np.ndarray:
     """Camera view (with the grounder's overlay when it ran) beside a side view of the arm, instruction on top."""
     import cv2
 

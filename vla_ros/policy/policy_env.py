@@ -22,7 +22,6 @@ from vla_ros.vocabulary import Command
 
 TRAIN_SEEDS = (0, 900_000)
 VALIDATION_SEEDS = (900_000, 1_000_000)
-EVAL_SEED_START = 1_000_000
 GROUNDERS = ("model", "real", "oracle")
 # Input ablations for the benchmark: the language inputs of a *different* command (another verb or direction)
 # in place of the real one, to measure which of the two the policy acts on.
