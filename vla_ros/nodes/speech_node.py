@@ -23,9 +23,10 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from std_msgs.msg import Int16MultiArray, String
@@ -34,12 +35,23 @@ from std_srvs.srv import SetBool
 from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
 from vla_ros.rejections import RejectedInput
+from vla_ros.speech.config import RecognizerConfig
 from vla_ros.speech.confirmation import Confirmation, ask_first
 from vla_ros.topics import TOPICS
+
+if TYPE_CHECKING:
+    from vla_ros.speech.audio import MicrophoneSource
+    from vla_ros.speech.recognizer import Recognizer
+    from vla_ros.speech.speaker import Speaker
+    from vla_ros.speech.vad import EnergyVad, PushToTalk, Utterance
+
+RECOGNIZER = RecognizerConfig()  # the recogniser's defaults are the parameters' defaults (config.py says why)
 
 
 @dataclass
 class SpeechParams:
+    """The speech node's ROS parameters; the recogniser's are checked by `RecognizerConfig` (speech/config.py)."""
+
     command_topic: str = param(TOPICS.command, "std_msgs/String: recognised commands out")
     status_topic: str = param(TOPICS.speech_status, "JSON status of every utterance")
     audio_topic: str = param(TOPICS.speech_audio, "std_msgs/Int16MultiArray PCM in (source: topic)")
@@ -49,40 +61,61 @@ class SpeechParams:
     mic_device: str = param("", "microphone: sounddevice index or name substring ('' = default)")
     mic_sample_rate: int = param(0, "microphone rate, Hz (0 = the device's default)")
     backend: str = param("pocketsphinx", "pocketsphinx (grammar from the vocabulary) or whisper")
-    whisper_model: str = param("", "whisper backend: transformers directory or model id, or a CTranslate2 (faster-whisper) directory")
-    min_confidence: float = param(0.58, "pocketsphinx: reject decodes whose whole-path confidence is below this "
-                                        "(calibrated with min_word_fit; benchmarks/results/speech.calibration.md)")
-    min_word_fit: float = param(-2.2, "pocketsphinx: reject decodes in which a word fits the audio this much worse than "
-                                      "usual (log score per frame vs word_fit_reference; rejects near misses)")
-    word_fit_reference: str = param("", "word-fit reference JSON ('' = the shipped one; rebuild with "
-                                        "python -m vla_ros.speech.word_fit)")
-    whisper_check_model: str = param("", "pocketsphinx: a CTranslate2 Whisper directory that double-checks every moving command "
-                                         "('' = no check; ~0.6 s per command on one CPU thread; rejects near misses)")
-    min_whisper_margin: float = param(-6.5, "pocketsphinx + whisper_check_model: drop a command Whisper finds this many nats less "
-                                            "likely than its own transcript (benchmarks/results/speech.whisper_check_calibration.md)")
-    whisper_check_stops: bool = param(False, "pocketsphinx + whisper_check_model: check stops too (removes chit-chat heard as "
-                                             "'stop', but a stop can then be missed; off: every stop is obeyed)")
-    min_whisper_stop_margin: float = param(-8.5, "whisper_check_stops: drop a stop Whisper finds this many nats less likely "
-                                                 "than its own transcript (any stop word agrees)")
-    max_speech_beside_stop_s: float = param(0.15, "pocketsphinx: a stop must be said alone; drop a stop word with more than "
-                                                  "this much other speech as loud beside it, s (chit-chat heard as 'stop'; < 0 = off)")
-    confirm_timeout_s: float = param(8.0, "how long a spoken 'yes' may confirm a command awaiting one, s (0 = never ask: "
-                                          "commands the Whisper check is unsure of are dropped)")
-    confirm_always: bool = param(True, "read back: every moving command waits for a spoken 'yes', not only unsure ones (no "
-                                       "false command from one-sound near misses; a second utterance per command; stops never "
-                                       "wait). false: hands-free, see benchmarks/results/speech.md for its false commands")
-    speak_questions: bool = param(True, "say each question aloud (espeak-ng on speaker_device) and ignore the audio input "
-                                        "while speaking (vad); without an output device it warns and the status still asks")
+    whisper_model: str = param("", "whisper backend: transformers directory or model id, or a CTranslate2 "
+                                   "(faster-whisper) directory")
+    min_confidence: float = param(RECOGNIZER.min_confidence, "pocketsphinx: reject a moving command whose "
+                                  "whole-path confidence (0..1) is below this (out-of-grammar speech fits badly)")
+    min_word_fit: float = param(RECOGNIZER.min_word_fit, "pocketsphinx: reject a command in which a word fits the "
+                                "audio this much worse than usual (log score per frame vs word_fit_reference; "
+                                "rejects near misses)")
+    word_fit_reference: str = param(RECOGNIZER.word_fit_reference, "word-fit reference JSON ('' = the shipped "
+                                    "one; rebuild with python -m vla_ros.speech.word_fit)")
+    whisper_check_model: str = param(RECOGNIZER.whisper_check_model, "pocketsphinx: a CTranslate2 Whisper directory "
+                                     "that double-checks every moving command ('' = no check; rejects near misses "
+                                     "at the cost of a Whisper decode per command)")
+    min_whisper_margin: float = param(RECOGNIZER.min_whisper_margin, "pocketsphinx + whisper_check_model: drop a "
+                                      "command Whisper finds this many nats less likely than its own transcript")
+    whisper_check_stops: bool = param(RECOGNIZER.whisper_check_stops, "pocketsphinx + whisper_check_model: check "
+                                      "stops too (removes chit-chat heard as 'stop', but a stop can then be missed; "
+                                      "off: every stop is obeyed)")
+    min_whisper_stop_margin: float = param(RECOGNIZER.min_whisper_stop_margin, "whisper_check_stops: drop a stop "
+                                           "Whisper finds this many nats less likely than its own transcript (any "
+                                           "stop word agrees)")
+    max_speech_beside_stop_s: float = param(RECOGNIZER.max_speech_beside_stop_s, "pocketsphinx: a stop must be said "
+                                            "alone; drop a stop word with more than this much other speech as loud "
+                                            "beside it, s (chit-chat heard as 'stop'; < 0 = off)")
+    confirm_timeout_s: float = param(8.0, "how long a spoken 'yes' may confirm a command awaiting one, s (0 = never "
+                                          "ask: commands the Whisper check is unsure of are dropped)")
+    confirm_always: bool = param(True, "read back: every moving command waits for a spoken 'yes', not only unsure "
+                                       "ones (a near miss one sound from a command is caught by the speaker; a second "
+                                       "utterance per command; stops never wait). false: hands-free")
+    speak_questions: bool = param(True, "say each question aloud (espeak-ng on speaker_device) and ignore the audio "
+                                        "input while speaking (vad); without an output device it warns and the status "
+                                        "still asks")
     speaker_device: str = param("", "speak_questions: sounddevice output index or name substring ('' = default)")
-    mute_while_speaking: bool = param(True, "speak_questions with vad: ignore the input while the robot talks (it would "
-                                            "hear itself; a stop said then is missed too). false for an echo-cancelled "
-                                            "input (e.g. PipeWire echo-cancel) or a headset")
-    grammar_synonyms: bool = param(False, "let speech use the vocabulary's synonyms too (off: each synonym is one more "
-                                          "path for near-miss speech to become a command)")
-    phone_insertion_penalty: float = param(1.0, "pocketsphinx phone insertion penalty (pip), calibrated with the thresholds")
+    mute_while_speaking: bool = param(True, "speak_questions with vad: ignore the input while the robot talks (it "
+                                            "would hear itself; a stop said then is missed too). false for an "
+                                            "echo-cancelled input (e.g. PipeWire echo-cancel) or a headset")
+    grammar_synonyms: bool = param(RECOGNIZER.synonyms, "let speech use the vocabulary's synonyms too (off: each "
+                                   "synonym is one more path for near-miss speech to become a command)")
+    phone_insertion_penalty: float = param(RECOGNIZER.phone_insertion_penalty, "pocketsphinx phone insertion penalty "
+                                           "(pip, a probability; 1.0 = none), chosen together with the thresholds")
     segmentation: str = param("vad", "vad (hands-free) or push_to_talk (~/talk service)")
 
+    def recognizer_config(self) -> RecognizerConfig:
+        """The recogniser settings these parameters ask for; raises ValueError (saying which) when one is invalid."""
+        beside = self.max_speech_beside_stop_s
+        return RecognizerConfig(min_confidence=self.min_confidence, min_word_fit=self.min_word_fit,
+                                phone_insertion_penalty=self.phone_insertion_penalty,
+                                word_fit_reference=self.word_fit_reference, synonyms=self.grammar_synonyms,
+                                whisper_check_model=self.whisper_check_model,
+                                min_whisper_margin=self.min_whisper_margin,
+                                whisper_check_stops=self.whisper_check_stops,
+                                min_whisper_stop_margin=self.min_whisper_stop_margin,
+                                max_speech_beside_stop_s=beside if beside >= 0 else None)
+
     def validate(self) -> None:
+        """Refuse, at start-up, parameters the node cannot run with."""
         for name in ("command_topic", "status_topic", "audio_topic"):
             require_topic(name, getattr(self, name))
         if self.source not in ("topic", "microphone") and not self.source.endswith(".wav"):
@@ -93,31 +126,32 @@ class SpeechParams:
             raise ValueError(f"segmentation={self.segmentation!r}: use vad or push_to_talk")
         if not 8000 <= self.audio_sample_rate <= 192000 or self.audio_channels < 1:
             raise ValueError("audio_sample_rate must be 8000..192000 Hz and audio_channels >= 1")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError("min_confidence must be in [0, 1]")
-        if self.phone_insertion_penalty <= 0.0:
-            raise ValueError("phone_insertion_penalty must be > 0")
+        self.recognizer_config()
         if self.confirm_timeout_s < 0.0:
             raise ValueError("confirm_timeout_s must be >= 0 (0 = never ask to confirm)")
         if self.confirm_always and self.confirm_timeout_s <= 0.0:
             raise ValueError("confirm_always needs confirm_timeout_s > 0 (the time a spoken 'yes' may take); "
                              "set confirm_always: false for hands-free commands")
         if self.whisper_check_model and self.backend != "pocketsphinx":
-            raise ValueError("whisper_check_model double-checks the pocketsphinx backend; the whisper backend needs no check")
+            raise ValueError("whisper_check_model double-checks the pocketsphinx backend; "
+                             "the whisper backend needs no check")
 
 
 class SpeechNode(ModelNode):
+    """Audio (topic, microphone or WAV file) -> utterances -> recogniser -> command and status topics."""
+
     def __init__(self) -> None:
         super().__init__("speech")
         self.p = declare_params(self, SpeechParams)
-        self.recognizer: Any = None
-        self.segmenter: Any = None
-        self.segmenter_rate = 0  # the audio rate the segmenter was made for (a fresh one replaces it after the robot speaks)
+        self.recognizer: Recognizer | None = None
+        self.segmenter: EnergyVad | PushToTalk | None = None
+        # The audio rate the segmenter was made for (a fresh one replaces it after the robot speaks).
+        self.segmenter_rate = 0
         self.lock = threading.Lock()
-        self.handles: list[Any] = []
-        self.mic: Any = None
+        self.handles: list[tuple[Callable[[Any], Any], Any]] = []  # (destroy function, subscription/timer/service)
+        self.mic: MicrophoneSource | None = None
         self.mic_thread: threading.Thread | None = None
-        self.speaker: Any = None
+        self.speaker: Speaker | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def load(self) -> None:
@@ -125,14 +159,7 @@ class SpeechNode(ModelNode):
 
         if self.p.source.endswith(".wav") and not Path(self.p.source).is_file():
             raise FileNotFoundError(f"source WAV file {self.p.source} does not exist")
-        self.recognizer = make_recognizer(self.p.backend, self.p.whisper_model, min_confidence=self.p.min_confidence,
-                                          phone_insertion_penalty=self.p.phone_insertion_penalty,
-                                          min_word_fit=self.p.min_word_fit, word_fit_reference=self.p.word_fit_reference,
-                                          synonyms=self.p.grammar_synonyms, whisper_check_model=self.p.whisper_check_model,
-                                          min_whisper_margin=self.p.min_whisper_margin, whisper_check_stops=self.p.whisper_check_stops,
-                                          min_whisper_stop_margin=self.p.min_whisper_stop_margin,
-                                          max_speech_beside_stop_s=self.p.max_speech_beside_stop_s
-                                          if self.p.max_speech_beside_stop_s >= 0 else None)
+        self.recognizer = make_recognizer(self.p.backend, self.p.whisper_model, config=self.p.recognizer_config())
         if self.p.confirm_always and not self.recognizer.vocab.yes_words:
             raise ValueError("confirm_always needs a yes word (yes_words in the vocabulary)")
         self.confirmation = Confirmation(self.p.confirm_timeout_s)
@@ -145,7 +172,7 @@ class SpeechNode(ModelNode):
         self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
         self.get_logger().info(f"speech backend {self.p.backend}, source {self.p.source}, {self.p.segmentation}")
 
-    def open_speaker(self) -> Any:
+    def open_speaker(self) -> Speaker | None:
         """The robot's voice, or None with a warning: a robot without a loudspeaker still asks on the status topic."""
         from vla_ros.speech.audio import device_spec
         from vla_ros.speech.speaker import Speaker, sounddevice_player
@@ -186,7 +213,7 @@ class SpeechNode(ModelNode):
     def unload(self) -> None:
         self.recognizer = None
 
-    def make_segmenter(self, rate: int) -> Any:
+    def make_segmenter(self, rate: int) -> EnergyVad | PushToTalk:
         from vla_ros.speech.vad import EnergyVad, PushToTalk
 
         self.segmenter_rate = rate
@@ -198,10 +225,12 @@ class SpeechNode(ModelNode):
 
         try:
             if len(msg.data) % self.p.audio_channels:
-                raise RejectedInput("chunk length", f"{len(msg.data)} samples not divisible by {self.p.audio_channels} channels")
+                raise RejectedInput("chunk length",
+                                    f"{len(msg.data)} samples not divisible by {self.p.audio_channels} channels")
             chunk = pcm_chunk(np.asarray(msg.data, dtype=np.int16), self.p.audio_channels)
         except (RejectedInput, ValueError) as exc:
-            self.rejections.reject("audio", exc if isinstance(exc, RejectedInput) else RejectedInput("bad audio", str(exc)))
+            self.rejections.reject("audio",
+                                   exc if isinstance(exc, RejectedInput) else RejectedInput("bad audio", str(exc)))
             return
         self.feed(chunk)
 
@@ -248,7 +277,7 @@ class SpeechNode(ModelNode):
         self.decode(utterances)
 
     # ---------------------------------------------------------------- out
-    def decode(self, utterances: list[Any]) -> None:
+    def decode(self, utterances: list[Utterance]) -> None:
         for utt in utterances:
             open_question = self.confirmation.open_question(time.monotonic()) is not None
             result = self.recognizer.recognize(utt.audio, utt.sample_rate, expect_answer=open_question)
@@ -257,13 +286,13 @@ class SpeechNode(ModelNode):
             outcome = self.confirmation.resolve(result, time.monotonic())
             if outcome.command:
                 self.pub_command.publish(String(data=outcome.command))
-                self.get_logger().info(f"{'confirmed' if outcome.event == 'confirmed' else 'heard'} {outcome.command!r} "
-                                       f"(confidence {result.confidence})")
+                heard = "confirmed" if outcome.event == "confirmed" else "heard"
+                self.get_logger().info(f"{heard} {outcome.command!r} (confidence {result.confidence})")
             else:
                 self.get_logger().info(result.reason)
             spoken = self.say_question(outcome.question) if outcome.question else None
-            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source,
-                                                 "event": outcome.event, "question": outcome.question, "spoken": spoken}))
+            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source, "event": outcome.event,
+                                                 "question": outcome.question, "spoken": spoken}))
 
     def say_question(self, question: str) -> bool:
         """Say it aloud; False (logged) when there is no voice or playing failed: the status still asks."""
@@ -273,14 +302,16 @@ class SpeechNode(ModelNode):
             return False
         try:
             duration = self.speaker.say(spoken_question(question, self.recognizer.vocab.yes_words[0]))
-            self.confirmation.answerable_from(time.monotonic() + duration)  # the time for a yes starts after the question
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # a failing loudspeaker must not stop listening
+            # The time for a yes starts after the question.
+            self.confirmation.answerable_from(time.monotonic() + duration)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # a broken speaker must not stop listening
             self.get_logger().error(f"could not say the question: {exc}")
             return False
         return True
 
 
 def main() -> int:
+    """`speech_node` executable (setup.py): run the lifecycle node until shutdown."""
     return run_node(SpeechNode)
 
 

@@ -11,17 +11,14 @@ study"); a robot can rebuild them from its own recordings with `build_reference`
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from vla_ros.paths import models_dir
-from vla_ros.vocabulary import tokenize
 
 # A word whose acoustic score underflows a double has no usable per-frame score; it counts as the
 # worst possible fit, so the recogniser fails closed.
@@ -29,6 +26,7 @@ _NO_SCORE = -math.inf
 
 
 def default_reference_path() -> Path:
+    """The shipped reference (models/speech), built by `python -m vla_ros.speech.word_fit`."""
     return models_dir() / "speech" / "word_fit_reference.json"
 
 
@@ -54,7 +52,8 @@ class WordFitReference:
     source: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "WordFitReference":
+    def load(cls, path: str | Path | None = None) -> WordFitReference:
+        """Read a reference JSON (None: the shipped one); a missing file says how to build it."""
         path = Path(path) if path else default_reference_path()
         if not path.is_file():
             raise FileNotFoundError(f"word-fit reference {path} does not exist; build it with "
@@ -63,9 +62,11 @@ class WordFitReference:
         return cls({k: float(v) for k, v in data["scores"].items()}, float(data["fallback"]), data.get("source", {}))
 
     def save(self, path: str | Path) -> None:
+        """Write the JSON that `load` reads (scores rounded to 4 decimals, sorted by word)."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps({"scores": {w: round(v, 4) for w, v in sorted(self.scores.items())}, "fallback": round(self.fallback, 4),
-                                          "source": self.source}, indent=1) + "\n")
+        data = {"scores": {w: round(v, 4) for w, v in sorted(self.scores.items())}, "fallback": round(self.fallback, 4),
+                "source": self.source}
+        Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
     def missing(self, words: Iterable[str]) -> list[str]:
         """Vocabulary words without a reference of their own (they are judged against the fallback)."""
@@ -104,75 +105,7 @@ def build_reference(recognizer, clips: Iterable[tuple], source: dict) -> WordFit
     return WordFitReference(scores, fallback, {**source, "clips_used": used, "samples_per_word": counts})
 
 
-def read_recordings(tsv: Path) -> list[tuple[Path, str]]:
-    """`path.wav<TAB>what was said` per line (paths relative to the file; # comments and blank lines skipped)."""
-    pairs = []
-    for number, line in enumerate(tsv.read_text().splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        wav, sep, said = line.partition("\t")
-        if not sep or not said.strip():
-            raise ValueError(f"{tsv}:{number}: expected 'file.wav<TAB>what was said', got {line!r}")
-        path = (tsv.parent / wav.strip()).resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"{tsv}:{number}: {path} does not exist")
-        pairs.append((path, " ".join(tokenize(said))))  # as the decoder writes it
-    return pairs
+if __name__ == "__main__":  # `python -m vla_ros.speech.word_fit`, as the README and the shipped reference name it
+    from vla_ros.speech.word_fit_cli import main
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Build the reference from espeak-ng speech of every command (voices the benchmark does not use), or from recordings."""
-    from tqdm import tqdm
-
-    from vla_ros.speech.audio import read_wav
-    from vla_ros.speech.recognizer import PocketsphinxRecognizer
-    from vla_ros.speech.synth import pad_silence, synthesize
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--voices", default="en-us+f3,en-gb-scotland,en-029",
-                        help="espeak-ng voices (keep them disjoint from benchmarks/speech_bench.py's VOICES)")
-    parser.add_argument("--speed", type=int, default=150, help="words per minute")
-    parser.add_argument("--sentences", choices=("commands", "synonyms"), default="commands",
-                        help="commands: each command once, in the vocabulary's own words (+ stop words), decoded with "
-                             "the default grammar; synonyms: every sentence of the grammar with synonyms (~20x longer), "
-                             "for robots that run the speech node with grammar_synonyms true")
-    parser.add_argument("--recordings", type=Path, help="a robot's own recordings instead of espeak-ng: a TSV of "
-                        "'file.wav<TAB>what was said' lines (each command once or more, as its users say them)")
-    parser.add_argument("--out", default=str(default_reference_path()))
-    args = parser.parse_args(argv)
-    command = "python -m vla_ros.speech.word_fit " + " ".join(argv if argv is not None else sys.argv[1:])
-    recognizer = PocketsphinxRecognizer(word_fit_reference=None, synonyms=args.sentences == "synonyms")
-    if args.recordings:
-        pairs = read_recordings(args.recordings)
-        reference = build_reference(recognizer, tqdm(((*read_wav(p), said) for p, said in pairs), total=len(pairs),
-                                                     desc="word fit", unit="utt"),
-                                    {"recordings": str(args.recordings), "clips": len(pairs), "command": command,
-                                     "phone_insertion_penalty": recognizer.phone_insertion_penalty})
-        _save(reference, recognizer, args.out)
-        return
-    vocab = recognizer.vocab
-    sentences = (list(recognizer.grammar.sentences()) if args.sentences == "synonyms"
-                 else [c.text for c in vocab.all_commands()] + list(vocab.stop_words))
-    voices = args.voices.split(",")
-
-    def clips():
-        for voice in voices:
-            for sentence in sentences:
-                audio, rate = synthesize(sentence, voice, args.speed)
-                yield pad_silence(audio, rate), rate, sentence
-
-    reference = build_reference(recognizer, tqdm(clips(), total=len(voices) * len(sentences), desc="word fit", unit="utt"),
-                                {"voices": voices, "speed_wpm": args.speed, "sentence_set": args.sentences, "sentences": len(sentences),
-                                 "phone_insertion_penalty": recognizer.phone_insertion_penalty, "command": command})
-    _save(reference, recognizer, args.out)
-
-
-def _save(reference: WordFitReference, recognizer, out: str) -> None:
-    missing = reference.missing(recognizer.grammar.words())
-    reference.save(out)
-    print(f"wrote {out}: {len(reference.scores)} words from {reference.source['clips_used']} clips"
-          + (f"; no exact decode of {missing} (they use the fallback {reference.fallback:.2f})" if missing else ""))
-
-
-if __name__ == "__main__":
     main()
