@@ -81,7 +81,8 @@ def test_grammar_synonyms_parameter_makes_synonyms_sayable(graph, tmp_path):
     wav = tmp_path / "synonym.wav"
     write_wav(wav, _speech("grab the red cube", snr_db=20.0), RATE)
     got["command"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "grammar_synonyms": True, "confirm_always": False})
+    proc = start_node("speech", tmp_path,
+                      params={"source": str(wav), "grammar_synonyms": True, "confirm_always": False})
     try:
         spin_until(node, lambda: got["command"], 60, "the synonym command, canonical", [proc])
         assert got["command"][-1].data == "pick up the red block"
@@ -150,8 +151,8 @@ def test_whisper_check_parameter_reaches_the_node(graph, tmp_path):
     wav = tmp_path / "checked.wav"
     write_wav(wav, _speech("touch the red cylinder"), RATE)
     got["command"].clear(), got["status"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path()),
-                                                  "confirm_always": False})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "confirm_always": False,
+                                                  "whisper_check_model": str(models.get_model_path())})
     try:
         spin_until(node, lambda: got["command"] and any(s.get("whisper_heard") for s in got["status"]), 90,
                    "a command checked by Whisper", [proc])
@@ -175,10 +176,11 @@ def test_unsure_command_waits_for_a_spoken_yes(graph, tmp_path):
     wav = tmp_path / "asked_and_confirmed.wav"
     write_wav(wav, np.concatenate([pad_silence(near_miss, rate, 0.5, 1.0), pad_silence(yes, rate, 0.5, 1.0)]), rate)
     got["command"].clear(), got["status"].clear()
-    proc = start_node("speech", tmp_path, params={"source": str(wav), "whisper_check_model": str(models.get_model_path()),
-                                                  "confirm_always": False})
+    proc = start_node("speech", tmp_path, params={"source": str(wav), "confirm_always": False,
+                                                  "whisper_check_model": str(models.get_model_path())})
     try:
-        spin_until(node, lambda: got["command"] and len(got["status"]) >= 2, 90, "an asked and confirmed command", [proc])
+        spin_until(node, lambda: got["command"] and len(got["status"]) >= 2, 90, "an asked and confirmed command",
+                   [proc])
         assert [c.data for c in got["command"]] == ["touch the yellow ball"]
         asked, confirmed = got["status"][:2]
         assert asked["event"] == "asked" and asked["question"] == "touch the yellow ball" and asked["text"] is None
@@ -202,7 +204,8 @@ def test_read_back_by_default_holds_every_command_for_a_spoken_yes(graph, tmp_pa
         spin_until(node, lambda: len(got["status"]) >= len(said), 90, "five decoded utterances", [proc])
         assert [s["event"] for s in got["status"]] == ["asked", "declined", "asked", "confirmed", "command"]
         asked = got["status"][0]
-        assert asked["question"] == asked["confirm"] == "pick up the red block" and asked["text"] is None  # nothing to act on
+        # Nothing to act on yet.
+        assert asked["question"] == asked["confirm"] == "pick up the red block" and asked["text"] is None
         assert [c.data for c in got["command"]] == ["touch the blue ball", "stop"]
         assert asked["spoken"] is False and "questions are not said aloud" in proc.log()
     finally:

@@ -4,8 +4,15 @@ import wave
 import numpy as np
 import pytest
 
-from vla_ros.speech.audio import (MicrophoneSource, float_to_int16, int16_to_float, pcm_chunk, read_wav, resample,
-                                  write_wav)
+from vla_ros.speech.audio import (
+    MicrophoneSource,
+    float_to_int16,
+    int16_to_float,
+    pcm_chunk,
+    read_wav,
+    resample,
+    write_wav,
+)
 
 
 def tone(freq: float, rate: int, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:

@@ -6,8 +6,8 @@ from vla_ros.speech.result import SpeechResult, not_understood, understood
 from vla_ros.speech.whisper_check import heard_same_command
 from vla_ros.vocabulary import load_vocabulary
 
-UNSURE = SpeechResult(None, "touch the yellow ball", False, "unsure: Whisper heard 'Touch the yellow wall.'", 0.7, 0.5, 1.5,
-                      confirm="touch the yellow ball")
+UNSURE = SpeechResult(None, "touch the yellow ball", False, "unsure: Whisper heard 'Touch the yellow wall.'",
+                      0.7, 0.5, 1.5, confirm="touch the yellow ball")
 YES = SpeechResult(None, "yes", True, "answer: yes", 0.6, 0.3, 0.8, answer="yes")
 NO = SpeechResult(None, "no", True, "answer: no", 0.6, 0.3, 0.8, answer="no")
 NOTHING = not_understood("nothing recognised", "", None, 0.1, 1.0)
@@ -41,7 +41,8 @@ def test_a_new_command_or_a_stop_is_obeyed_and_closes_the_question():
     stop = c.resolve(understood("stop", "halt", 0.5, 0.1, 0.6), now=1.0)
     assert stop.command == "stop" and stop.event == "command" and c.open_question(1.0) is None
     c.resolve(UNSURE, now=2.0)
-    assert c.resolve(understood("pick up the red block", "pick up the red block", 0.7, 0.1, 1.4), now=3.0).command == "pick up the red block"
+    command = understood("pick up the red block", "pick up the red block", 0.7, 0.1, 1.4)
+    assert c.resolve(command, now=3.0).command == "pick up the red block"
     assert c.resolve(YES, now=4.0).command is None
 
 

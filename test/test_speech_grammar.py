@@ -66,7 +66,8 @@ def test_only_the_canonical_stop_word_may_be_repeated(vocab, grammar, fsg):
         assert not fsg.accept(said), said
 
 
-@pytest.mark.parametrize("text", ["lift the", "pick up the blue", "push the red ball", "what is the weather like today", "stop the"])
+@pytest.mark.parametrize("text", ["lift the", "pick up the blue", "push the red ball", "what is the weather like today",
+                                  "stop the"])
 def test_grammar_rejects_incomplete_and_other_sentences(fsg, text):
     assert not fsg.accept(text)
 

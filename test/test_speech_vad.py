@@ -43,7 +43,8 @@ def test_vad_chunk_size_does_not_change_the_split(two_commands):
     sizes = []
     for size in (160, 1024, 8000):
         vad = EnergyVad(RATE)
-        sizes.append([u.audio.size for c in chunks(two_commands, size) for u in vad.feed(c)] + [u.audio.size for u in vad.flush()])
+        fed = [u.audio.size for c in chunks(two_commands, size) for u in vad.feed(c)]
+        sizes.append(fed + [u.audio.size for u in vad.flush()])
     assert sizes[0] == sizes[1] == sizes[2] and len(sizes[0]) == 2
 
 

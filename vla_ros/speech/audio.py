@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import queue
 import wave
-from math import gcd
 from dataclasses import dataclass, field
+from math import gcd
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -28,6 +28,7 @@ def float_to_int16(audio: np.ndarray) -> np.ndarray:
 
 
 def int16_to_float(audio: np.ndarray) -> np.ndarray:
+    """int16 samples -> float32 in [-1, 1) (what Whisper takes)."""
     return audio.astype(np.float32) / 32768.0
 
 
@@ -70,6 +71,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> None:
+    """Mono int16 samples -> a 16-bit PCM WAV file (the inverse of `read_wav` for mono)."""
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -165,9 +167,3 @@ class MicrophoneSource:
         if stream is not None:
             stream.stop()
             stream.close()
-
-    def __enter__(self) -> "MicrophoneSource":
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

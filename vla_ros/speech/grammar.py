@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Iterator
 
-from vla_ros.vocabulary import Vocabulary
+from vla_ros.vocabulary import Verb, Vocabulary
 
 _RULE_NAME = re.compile(r"[^A-Za-z0-9_]")
 # The only words jsgf() adds around the vocabulary's own ("the <colour> <shape>", "to the <direction>"):
@@ -32,8 +32,8 @@ class CommandGrammar:
     `synonyms=False` (the speech default) keeps each verb, colour, shape and direction in its canonical
     word only ("pick up the blue block", not "grab the blue cube"); every stop word stays. Every
     command is still sayable, and each synonym left out is one fewer path that near-miss speech
-    can be forced onto: on the speech benchmark the synonyms cost more false commands than anything
-    else (benchmarks/results/speech.md). Typed commands keep every synonym (`Vocabulary.parse`).
+    can be forced onto (measured: benchmarks/results/speech.oog_rejection.md, "Second study").
+    Typed commands keep every synonym (`Vocabulary.parse`).
     """
 
     vocab: Vocabulary
@@ -44,25 +44,32 @@ class CommandGrammar:
         """A slot's words, canonical first: all of them, or only the canonical one."""
         return words if self.synonyms else words[:1]
 
-    def verb_phrases(self, verb) -> tuple[str, ...]:
+    def verb_phrases(self, verb: Verb) -> tuple[str, ...]:
+        """How a verb may be said ("pick up"; "grab", "take" too with synonyms)."""
         return self._spoken(verb.phrases)
 
     def color_words(self) -> list[str]:
+        """Every colour word the grammar hears."""
         return [w for c in self.vocab.colors for w in self._spoken((c.name, *c.synonyms))]
 
     def shape_words(self) -> list[str]:
+        """Every shape word the grammar hears."""
         return [w for s in self.vocab.shapes for w in self._spoken((s.name, *s.synonyms))]
 
     def direction_words(self) -> list[str]:
+        """Every direction word the grammar hears (push's "to the left", "forward", ...)."""
         return [w for ws in self.vocab.directions.values() for w in self._spoken(ws)]
 
     def _direction_phrases(self) -> list[str]:
         return [p for w in self.direction_words() for p in (w, f"to the {w}")]
 
     def stop_phrases(self, jsgf: bool = False) -> list[str]:
-        """Every stop word alone, and the first (canonical) one said up to three times: people repeat "stop" when it
-        matters, and one stop word forced over "stop stop" scores too low to be heard. Only the canonical word repeats:
-        "halt halt halt" becomes a path that chit-chat is forced onto (speech.oog_rejection.md, sixth study)."""
+        """Every stop word alone, and the first (canonical) one said up to three times.
+
+        People repeat "stop" when it matters, and one stop word forced over "stop stop" scores too low to be heard.
+        Only the canonical word repeats: "halt halt halt" becomes a path that chit-chat is forced onto
+        (benchmarks/results/speech.oog_rejection.md, "Sixth study").
+        """
         if not self.vocab.stop_words:
             return []
         first, *others = self.vocab.stop_words
@@ -80,7 +87,8 @@ class CommandGrammar:
         lines = [
             "#JSGF V1.0;",
             f"grammar {self.name};",
-            "public <command> = " + _alternatives(["<stop>", *answer, *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
+            "public <command> = "
+            + _alternatives(["<stop>", *answer, *(f"<{r}_command>" for r in verb_rules.values())]) + ";",
             "<stop> = " + _alternatives(self.stop_phrases(jsgf=True)) + ";",
             *(["<answer> = " + _alternatives(self.answer_words()) + ";"] if answer else []),
             "<object> = the <color> <shape>;",
@@ -102,7 +110,8 @@ class CommandGrammar:
         yield from self.stop_phrases()
         for verb in self.vocab.verbs:
             tails = self._direction_phrases() if verb.needs_direction else [""]
-            for phrase, color, shape, tail in product(self.verb_phrases(verb), self.color_words(), self.shape_words(), tails):
+            slots = product(self.verb_phrases(verb), self.color_words(), self.shape_words(), tails)
+            for phrase, color, shape, tail in slots:
                 yield " ".join(w for w in (phrase, "the", color, shape, tail) if w)
 
     def words(self) -> set[str]:
@@ -112,7 +121,9 @@ class CommandGrammar:
 
 def whisper_prompt(vocab: Vocabulary) -> str:
     """The spoken grammar's words as a Whisper prompt, so that it expects "block", not "lock"."""
-    said = lambda words: ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+    def said(words: list[str]) -> str:
+        return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
     grammar = CommandGrammar(vocab)
     verbs = [p for v in vocab.verbs for p in grammar.verb_phrases(v)]
     return (f"Robot commands: {said(verbs)} the {said(grammar.color_words())} {said(grammar.shape_words())}, "

@@ -42,7 +42,8 @@ def sounddevice_player(device: int | str | None) -> Player:
 
 @dataclass
 class Speaker:
-    """Says text through `play` (see `sounddevice_player`); `open` checks espeak-ng is there before the first question."""
+    """Says text through `play` (see `sounddevice_player`); `open` checks espeak-ng is there before the first
+    question."""
 
     play: Player
     voice: str = "en-us"

