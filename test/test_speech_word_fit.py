@@ -70,8 +70,9 @@ def test_shipped_reference_covers_the_shipped_vocabulary():
     recognizer = PocketsphinxRecognizer()
     assert recognizer.word_fit_reference is not None and recognizer.words_without_reference == []
     # Built from voices the speech benchmark does not test, so its numbers stay out of sample.
-    spec = importlib.util.spec_from_file_location("speech_bench", Path(__file__).parents[1] / "benchmarks" / "speech_bench.py")
-    bench = sys.modules.setdefault("speech_bench", importlib.util.module_from_spec(spec))
+    spec = importlib.util.spec_from_file_location("speech_common",
+                                                  Path(__file__).parents[1] / "benchmarks" / "speech_common.py")
+    bench = sys.modules.setdefault("speech_common", importlib.util.module_from_spec(spec))
     spec.loader.exec_module(bench)
     assert not set(recognizer.word_fit_reference.source["voices"]) & set(bench.VOICES[:2])
 
@@ -80,7 +81,7 @@ def test_reference_from_a_robots_own_recordings(tmp_path):
     """The recordings path a robot uses: a TSV of WAVs and what was said; wrong transcripts are left out."""
     from vla_ros.speech.audio import write_wav
     from vla_ros.speech.synth import pad_silence, synthesize
-    from vla_ros.speech.word_fit import main
+    from vla_ros.speech.word_fit_cli import main
 
     said = ["pick up the blue block", "push the red ball to the left", "stop"]
     lines = ["# file<TAB>what was said"]
