@@ -4,11 +4,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-# From launch's submodules, not `from launch import ...`: the repository's own launch/ directory would make
-# the import sorter file a bare `launch` under first-party.
+from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.launch_context import LaunchContext
-from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
