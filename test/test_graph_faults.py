@@ -202,7 +202,8 @@ def test_sim_rejects_and_counts_bad_actions_and_keeps_serving(tmp_path):
                         JointTrajectory(joint_names=list(ARM[:2]), points=point(0.0)),
                         JointTrajectory(joint_names=["elbow"], points=point(1.0)),
                         JointTrajectory(joint_names=[ARM[0], ARM[0]], points=point(0.0, 0.1))]
-    expected = {"joint_command: non-finite target", "joint_command: wrong length", "joint_trajectory: non-finite target",
+    expected = {"joint_command: non-finite target", "joint_command: wrong length",
+                "joint_trajectory: non-finite target",
                 "joint_trajectory: empty trajectory", "joint_trajectory: length mismatch",
                 "joint_trajectory: unknown joints"}
     try:
@@ -229,7 +230,7 @@ def test_sim_rejects_and_counts_bad_actions_and_keeps_serving(tmp_path):
         assert code == 0, sim.log()[-2000:]
 
 
-# ============================================================================================ grounding node, in process
+# =========================================================================================== grounding node, in process
 def test_grounding_node_rejects_and_counts_every_bad_frame_and_keeps_serving():
     """The node object itself, fed directly: deterministic where DDS is not (a best-effort 4K frame of ~25 MB
     is mostly dropped by the transport before any node sees it; the graph test below sends one all the same)."""
@@ -454,7 +455,7 @@ def _flood(node, command, texts: list[str], seconds: float, rate_hz: float = 100
     """Publish `texts` round-robin at `rate_hz` for `seconds`; returns how many went out."""
     period, n = 1.0 / rate_hz, 0
     start = time.monotonic()
-    while (now := time.monotonic()) - start < seconds:
+    while time.monotonic() - start < seconds:
         command.publish(String(data=texts[n % len(texts)]))
         n += 1
         if n % 50 == 0:
@@ -466,7 +467,8 @@ def _flood(node, command, texts: list[str], seconds: float, rate_hz: float = 100
 
 
 FLOOD_TEXTS = ["pick up the red block", "fly to the moon", "", "touch the green ball", "stop", "\x00\x01 ???",
-               "push the blue ball to the left", "pick up the purple elephant", "a" * 100_000, "\u00fc\u00f1\u00ee\u00e7\u00f8d\u00e9",
+               "push the blue ball to the left", "pick up the purple elephant", "a" * 100_000,
+               "\u00fc\u00f1\u00ee\u00e7\u00f8d\u00e9",
                "pick up the blue block and the red ball"]
 
 
@@ -484,7 +486,8 @@ def test_a_command_flood_does_not_crash_grounding_or_policy_and_the_latest_comma
                                  for _, s in got["grounding"][n_grounding:]), 30, "grounding the last command", procs)
     _wait(node, 1.0, procs)
     assert _policy(got).get("command") == COMMAND, "the latest command wins"
-    assert _counts(got, "status").get("command: too long", 0) > 0 and _counts(got, "grounding").get("command: too long", 0) > 0
+    assert _counts(got, "status").get("command: too long", 0) > 0
+    assert _counts(got, "grounding").get("command: too long", 0) > 0
     grown = {p.name: rss_mb(p.proc.pid) - rss0[p.name] for p in procs[1:]}
     assert all(g < 50.0 for g in grown.values()), f"RSS grew (MB): {grown}"
     # a flood that ends in a stop halts the arm, and nothing follows

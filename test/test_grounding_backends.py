@@ -5,7 +5,13 @@ import torch
 
 from vla_ros.grounding import Grounder, GrounderConfig, Status
 from vla_ros.grounding.offline_model import (
-    META_FILE, OfflineModelConfig, build_model, build_processor, build_tokenizer, check_tokenizer, save_bundle,
+    META_FILE,
+    OfflineModelConfig,
+    build_model,
+    build_processor,
+    build_tokenizer,
+    check_tokenizer,
+    save_bundle,
 )
 from vla_ros.vocabulary import load_vocabulary
 

@@ -72,7 +72,8 @@ def test_bad_messages_are_rejected_with_reason(mutate, reason):
 
 def test_colour_conversions_to_rgb():
     rgb = _random("rgb8")
-    for enc, arr in [("rgb8", rgb), ("bgr8", rgb[:, :, ::-1]), ("rgba8", np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])),
+    opaque = np.full(rgb.shape[:2], 255, np.uint8)
+    for enc, arr in [("rgb8", rgb), ("bgr8", rgb[:, :, ::-1]), ("rgba8", np.dstack([rgb, opaque])),
                      ("bgra8", np.dstack([rgb[:, :, ::-1], np.zeros(rgb.shape[:2], np.uint8)]))]:
         np.testing.assert_array_equal(to_rgb8(numpy_to_image(np.ascontiguousarray(arr), enc)), rgb)
     mono = _random("mono8")

@@ -11,9 +11,9 @@ import dataclasses
 import pytest
 import yaml
 
-from vla_ros.process_graph import executable_path
 from vla_ros.graph import LAUNCH_ARGS, NODES, PARAMS_FILE, node_spec
 from vla_ros.paths import share_dir
+from vla_ros.process_graph import executable_path
 
 RUNTIME_PARAMS = {"autostart", "use_sim_time"}
 
@@ -65,8 +65,9 @@ def test_launch_files_are_installed_and_built_from_the_graph(name):
 def test_launch_descriptions_build_where_launch_is_installed():
     # launch.actions, not launch: the repository's own launch/ directory imports as an empty namespace package.
     pytest.importorskip("launch.actions", reason="`launch` is not installed here (CI); robots and the dev venv have it")
-    import launch
     import importlib.util
+
+    import launch
 
     for name, sim in (("bringup.launch.py", False), ("sim.launch.py", True)):
         spec = importlib.util.spec_from_file_location(name, share_dir() / "launch" / name)

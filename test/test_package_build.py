@@ -38,7 +38,8 @@ def workspace(tmp_path_factory):
 
 
 def test_colcon_lists_it_as_ament_python(workspace):
-    out = subprocess.run(["colcon", "list", "--base-paths", "src"], cwd=workspace, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["colcon", "list", "--base-paths", "src"], cwd=workspace, capture_output=True, text=True,
+                         check=True).stdout
     assert "vla_ros" in out and "(ros.ament_python)" in out, out
 
 

@@ -9,8 +9,14 @@ import pytest
 from vla_ros.paths import models_dir
 from vla_ros.policy.checkpoint import CONTRACT_FILE, ContractMismatch, make_contract
 from vla_ros.policy.configuration_vla import VLAConfig
-from vla_ros.policy.controller import (PANDA_JOINT_LOWER, PANDA_JOINT_UPPER, ControllerConfig, PolicyController,
-                                       load_policy, quaternion_xyzw_to_matrix)
+from vla_ros.policy.controller import (
+    PANDA_JOINT_LOWER,
+    PANDA_JOINT_UPPER,
+    ControllerConfig,
+    PolicyController,
+    load_policy,
+    quaternion_xyzw_to_matrix,
+)
 from vla_ros.policy.language import model_fingerprint, vocabulary_hash
 from vla_ros.policy.observation import ObservationLayout
 from vla_ros.vocabulary import load_vocabulary

@@ -8,10 +8,23 @@ import torch
 
 from vla_ros.policy.checkpoint import ContractMismatch, load_checkpoint, make_contract, robot_contract, save_checkpoint
 from vla_ros.policy.configuration_vla import TrainConfig, VLAConfig
-from vla_ros.policy.observation import (MAX_AGE_S, TARGET_FIELDS, ObservationLayout, Proprio, TargetFix,
-                                        build_observation, command_ids)
-from vla_ros.policy.perception import (ErrorBin, Fix, PerceptionModelParams, SimulatedGrounder, TargetTracker,
-                                       found_probability)
+from vla_ros.policy.observation import (
+    MAX_AGE_S,
+    TARGET_FIELDS,
+    ObservationLayout,
+    Proprio,
+    TargetFix,
+    build_observation,
+    command_ids,
+)
+from vla_ros.policy.perception import (
+    ErrorBin,
+    Fix,
+    PerceptionModelParams,
+    SimulatedGrounder,
+    TargetTracker,
+    found_probability,
+)
 from vla_ros.vocabulary import load_vocabulary
 
 

@@ -178,7 +178,8 @@ def test_subproc_vec_env_steps():
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     # "module:id" makes the worker processes (forkserver) import vla_sim, which registers the id.
-    venv = make_vec_env(f"vla_sim:{vla_sim.ENV_ID}", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv, env_kwargs={"obs_images": False})
+    venv = make_vec_env(f"vla_sim:{vla_sim.ENV_ID}", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv,
+                        env_kwargs={"obs_images": False})
     try:
         obs = venv.reset()
         assert obs["joint_pos"].shape == (2, 7) and len(obs["instruction"]) == 2
@@ -216,7 +217,10 @@ def test_some_instructions_are_typed_phrasings_that_parse_back(monkeypatch):
 
     vocab = load_vocabulary()
     env = TabletopEnv(obs_images=False)
-    sample = lambda seed: task_sampler.sample_task(np.random.default_rng(seed), vocab, env.scene.slots, 2, 4)
+
+    def sample(seed: int) -> task_sampler.Task:
+        return task_sampler.sample_task(np.random.default_rng(seed), vocab, env.scene.slots, 2, 4)
+
     tasks = [sample(seed) for seed in range(300)]
     assert [t.instruction for t in tasks[:30]] == [sample(seed).instruction for seed in range(30)]
     monkeypatch.setattr(task_sampler, "PHRASED_SHARE", 0.0)

@@ -13,7 +13,8 @@ COMMANDS = {
 
 def run_episode(env: TabletopEnv, expert: ScriptedExpert, seed: int, verb: str) -> dict:
     _, info = env.reset(seed=seed)
-    _, info = env.reset(seed=seed, options={"command": COMMANDS[verb](info["objects"][info["target_id"] - 1]["phrase"], seed)})
+    phrase = info["objects"][info["target_id"] - 1]["phrase"]
+    _, info = env.reset(seed=seed, options={"command": COMMANDS[verb](phrase, seed)})
     for _ in range(env.config.max_episode_steps):
         _, _, terminated, _, info = env.step(expert.act(info))
         if terminated:

@@ -2,8 +2,8 @@
 import numpy as np
 
 from vla_ros.vocabulary import load_vocabulary
-from vla_sim.grounding_dataset import STANDARD_SPLITS, load_grounding_split, main, render_sample
 from vla_sim.env import TabletopEnv
+from vla_sim.grounding_dataset import STANDARD_SPLITS, load_grounding_split, main, render_sample
 
 
 def test_cli_writes_a_loadable_consistent_split(tmp_path):

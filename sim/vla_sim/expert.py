@@ -20,6 +20,8 @@ FINGERTIP_BELOW_SITE_M = 0.043  # the fingertip pads (which protrude inwards) si
 
 @dataclass(frozen=True)
 class ExpertConfig:
+    """Waypoint heights, tolerances and timings of the scripted expert (metres, control ticks)."""
+
     approach_height: float = 0.10  # above the object's top while moving over it
     grasp_min_z: float = 0.055  # grasp-point height that keeps the fingertips off the table
     lift_height: float = 0.15
@@ -36,6 +38,8 @@ class ExpertConfig:
 
 
 class ScriptedExpert:
+    """Privileged-state waypoint controller for pick, push and touch: the demonstrator and the upper baseline."""
+
     def __init__(self, env: TabletopEnv, config: ExpertConfig | None = None) -> None:
         self.env: TabletopEnv = env.unwrapped
         self.config = config or ExpertConfig()
