@@ -63,9 +63,11 @@ class StopSpotterConfig:
             if self.n_fft < self.win_samples:
                 problems.append(f"n_fft ({self.n_fft}) must be at least win_samples ({self.win_samples})")
             if not 0.0 <= self.f_min_hz < self.f_max_hz <= self.sample_rate / 2:
-                problems.append(f"need 0 <= f_min_hz < f_max_hz <= sample_rate / 2, got {self.f_min_hz}, {self.f_max_hz}")
+                problems.append(
+                    f"need 0 <= f_min_hz < f_max_hz <= sample_rate / 2, got {self.f_min_hz}, {self.f_max_hz}")
             if self.window_frames < 16:
-                problems.append(f"window_frames must be at least 16 (the network downsamples by 16), not {self.window_frames}")
+                problems.append(
+                    f"window_frames must be at least 16 (the network downsamples by 16), not {self.window_frames}")
             if self.hop_frames > self.window_frames:
                 problems.append(f"hop_frames ({self.hop_frames}) must not exceed window_frames ({self.window_frames})")
         if not (isinstance(self.threshold, (int, float)) and 0.0 < self.threshold < 1.0):

@@ -74,7 +74,11 @@ PREFIXES = ("please", "okay", "ok", "wait", "hey", "hey robot", "robot", "no", "
 SUFFIXES = ("now", "it", "please", "right now", "there", "immediately", "that", "moving", "the robot", "everything",
             "at once", "here", "now please", "this", "it now", "robot", "right there", "thanks", "okay", "all of it",
             "the arm", "for a second", "please robot", "everyone", "already", "this instant", "the motion",
-            "it please", "now now", "right away", "there please")
+            "it please", "now now", "right away", "there please",
+            # vowel-initial words run into the stop word's last sound ("stop it" -> "sto-pit")
+            "again", "all of that", "every motor", "it all", "at once please", "it right now", "anyway", "each of you",
+            "immediately please", "into place", "it there", "everyone now", "all motion", "it at once", "on the spot",
+            "it robot", "us", "it okay", "it now please", "over there")
 HALF_COMMANDS = ("pick up the", "pick up the red", "push the", "push the blue block", "touch the", "touch the yellow",
                  "move the green", "grab the", "take the blue", "lift the", "slide the red block to the",
                  "push the yellow cylinder", "point at the", "tap the green", "pick up", "push the green ball to the",
@@ -86,11 +90,12 @@ ORDINARY = (
     "the shop on the corner sells fresh bread", "we need more stock in the warehouse", "put it on the top shelf",
     "watch your step on the stairs", "the kids like to stomp in puddles", "hold the door open for me",
     "the hall is full of people", "the fees are due on monday", "feel free to join us", "a cool breeze came in",
-    "touch wood it will work", "the stockings are by the fire", "top of the morning to you", "step by step we got there",
+    "touch wood it will work", "the stockings are by the fire", "top of the morning to you",
+    "step by step we got there",
     "hold my coffee for a moment", "the concert hall was empty", "free coffee on fridays", "the breeze smells of salt",
     "the soup is too hot", "i bought some cheese at the shop", "the trees are losing their leaves",
     "please pass the pepper", "the top drawer is stuck", "she stepped outside for air", "they hold a meeting each week",
-    "the school fees went up again", "he stood at the bus shelter", "spot the difference", "what a lovely stop motion film",
+    "the school fees went up again", "he stood at the bus shelter", "spot the difference", "what a lovely short film",
     "the stone wall is very old", "a stack of papers on the desk", "the storm is coming in from the west",
     "the frost covered the windows", "our fridge is almost empty", "he loves fresh peas", "these shoes are too tight",
     "the soft toy is on the bed", "stay calm and carry on", "start the car please", "the stamp collection is huge",
@@ -158,6 +163,7 @@ def without_benchmark(texts: list[str]) -> list[str]:
 
 
 def stop_forms() -> list[str]:
+    """The stop benchmark's forms (benchmarks/stop_data/stop_forms.txt)."""
     lines = (STOP_DATA / "stop_forms.txt").read_text().splitlines()
     return [x.strip() for x in lines if x.strip() and not x.startswith("#")]
 
@@ -189,7 +195,8 @@ def positive_text(rng: np.random.Generator) -> str:
     if kind == 6:
         return str(rng.choice(HALF_COMMANDS)) + ", " + w
     if kind == 7:
-        return str(rng.choice(["don't", "do not", "do not ever", "never"])) + " " + w + ("" if rng.random() < 0.5 else " " + suf)
+        negation = str(rng.choice(["don't", "do not", "do not ever", "never"]))
+        return negation + " " + w + ("" if rng.random() < 0.5 else " " + suf)
     if kind == 8:
         return str(rng.choice(ORDINARY)) + ", " + w
     if kind == 9:
@@ -215,7 +222,7 @@ def negative_text(rng: np.random.Generator, commands: list[str]) -> str:
     if kind == 7:
         return str(rng.choice(PREFIXES)) + _sep(rng) + str(rng.choice(SUFFIXES))
     if kind == 8:
-        return str(rng.choice(HALF_COMMANDS)) + ", " + str(rng.choice(INTERJECTIONS)) + ", " + str(rng.choice(CONFUSABLE_WORDS))
+        return ", ".join(str(rng.choice(x)) for x in (HALF_COMMANDS, INTERJECTIONS, CONFUSABLE_WORDS))
     return str(rng.choice(PREFIXES)) + _sep(rng) + str(rng.choice(commands))
 
 
@@ -237,7 +244,7 @@ _WORD, _PHONEME = 1, 7
 
 
 class Espeak:
-    """libespeak-ng in synchronous mode: text -> (int16 audio at 22.05 kHz, [(char offset, start, end sample)] per word).
+    """libespeak-ng, synchronous: text -> (int16 audio at 22.05 kHz, [(char offset, start, end sample)] per word).
 
     The audio is sample for sample what `espeak-ng -w` writes (the command line only adds trailing silence). A word
     ends where the first event of anything after it starts (the next word, or a pause).
@@ -303,6 +310,7 @@ def stop_word_spans(text: str, words: list[tuple[int, int, int]]) -> list[tuple[
 
 # --- audio augmentation -------------------------------------------------------------------------------------------
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of 1/f noise, unit standard deviation."""
     spectrum = np.fft.rfft(rng.normal(size=n))
     f = np.arange(spectrum.size, dtype=np.float64)
     f[0] = 1.0
@@ -392,8 +400,9 @@ def render(items: list[tuple[str, str, int]], cfg: StopSpotterConfig, seed: int,
     return out
 
 
-def make_items(n_pos: int, n_neg: int, n_silence: int, voices: list[str], ordinary: tuple[str, ...], commands: list[str],
-               seed: int) -> list[tuple[str, str, int]]:
+def make_items(n_pos: int, n_neg: int, n_silence: int, voices: list[str], ordinary: tuple[str, ...],
+               commands: list[str], seed: int) -> list[tuple[str, str, int]]:
+    """(text, voice, wpm) of the training utterances ("" = silence / noise only)."""
     rng = np.random.default_rng(seed)
     global ORDINARY
     saved, ORDINARY = ORDINARY, ordinary  # the templates draw ordinary speech from this split only
@@ -408,6 +417,7 @@ def make_items(n_pos: int, n_neg: int, n_silence: int, voices: list[str], ordina
 
 # --- training -----------------------------------------------------------------------------------------------------
 def stack(r: Rendered) -> tuple[np.ndarray, np.ndarray]:
+    """All feature rows (float16) and their labels, back to back."""
     return np.concatenate(r.feats).astype(np.float16), np.concatenate(r.labels)
 
 
@@ -520,7 +530,8 @@ def render_validation(items, cfg: StopSpotterConfig, seed: int) -> tuple[np.ndar
         audio, words = espeak.say(text, voice, wpm)
         if stop_word_spans(text, words) is None:
             continue
-        audio = np.concatenate([np.zeros(int(0.3 * ESPEAK_RATE), np.int16), audio, np.zeros(int(0.3 * ESPEAK_RATE), np.int16)])
+        silence = np.zeros(int(0.3 * ESPEAK_RATE), np.int16)
+        audio = np.concatenate([silence, audio, silence])
         if snr is not None:
             x = audio.astype(np.float64)
             x = x + rng.normal(0.0, np.sqrt(speech_power(x) / 10 ** (snr / 10)), x.size)
@@ -534,6 +545,7 @@ def render_validation(items, cfg: StopSpotterConfig, seed: int) -> tuple[np.ndar
 
 
 def main() -> None:
+    """Render, train, validate, write weights.pt + config.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "models" / "speech" / "stop_spotter"))
     parser.add_argument("--positives", type=int, default=5000)
@@ -547,7 +559,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=48, help="network width")
     parser.add_argument("--hard", type=float, default=0.5, help="share of the negatives kept by hard-negative mining")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default="", help="a .npz to keep / reuse the rendered training data")
+    parser.add_argument("--cache", default="", help="comma-separated .npz files to keep / reuse rendered training data "
+                        "(each one a part with its own seed)")
+    parser.add_argument("--render-only", action="store_true", help="render (and cache) the training data, no training")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -559,16 +573,22 @@ def main() -> None:
     order = np.random.default_rng(args.seed).permutation(len(ORDINARY))
     val_ordinary = tuple(ORDINARY[i] for i in sorted(order[: len(ORDINARY) // 5]))
     train_ordinary = tuple(ORDINARY[i] for i in sorted(order[len(ORDINARY) // 5:]))
-    if args.cache and os.path.exists(args.cache):
-        z = np.load(args.cache)
-        feats, labels = z["feats"], z["labels"]
-        print(f"training data from {args.cache}", flush=True)
-    else:
-        items = make_items(args.positives, args.negatives, args.silences, train_voices, train_ordinary, commands, args.seed)
+    parts = []
+    for j, cache in enumerate(args.cache.split(",") if args.cache else [""]):
+        if cache and os.path.exists(cache):
+            z = np.load(cache)
+            parts.append((z["feats"], z["labels"]))
+            print(f"training data from {cache}", flush=True)
+            continue
+        seed = args.seed + 10 * j  # each part its own sentences, voices and augmentation
+        items = make_items(args.positives, args.negatives, args.silences, train_voices, train_ordinary, commands, seed)
         print(f"rendering {len(items)} training utterances x {args.copies}", flush=True)
-        feats, labels = stack(render(items, cfg, args.seed + 1, args.copies))
-        if args.cache:
-            np.savez(args.cache, feats=feats, labels=labels)
+        parts.append(stack(render(items, cfg, seed + 1, args.copies)))
+        if cache:
+            np.savez(cache, feats=parts[-1][0], labels=parts[-1][1])
+    feats, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    if args.render_only:
+        return
     render_s = time.time() - start
     net = train(cfg, feats, labels, args.steps, args.batch, args.seed, args.hard)
     train_s = time.time() - start - render_s
@@ -578,7 +598,8 @@ def main() -> None:
     scores = utterance_scores(net, cfg, vfeats, vrows, vtexts)
     threshold, curve = choose_threshold(scores, cfg.consecutive, args.max_false)
     at = next(c for c in curve if c["threshold"] == threshold)
-    print(f"threshold {threshold}: validation recall {at['recall']:.4f}, false stops {at['false_stops']:.4f}", flush=True)
+    print(f"threshold {threshold}: validation recall {at['recall']:.4f}, false stops {at['false_stops']:.4f}",
+          flush=True)
     cfg = replace(cfg, threshold=threshold)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
