@@ -11,8 +11,8 @@ import pytest
 from vla_ros.paths import models_dir
 from vla_ros.topics import TOPICS
 
-pytestmark = pytest.mark.skipif(not (models_dir() / "policy" / "policy.pt").is_file(),
-                                reason="no shipped policy checkpoint in models/policy")
+pytestmark = [pytest.mark.graph, pytest.mark.skipif(not (models_dir() / "policy" / "policy.pt").is_file(),
+                                                    reason="no shipped policy checkpoint in models/policy")]
 
 
 def test_demo_runs_one_command_and_writes_a_video_and_a_recording(tmp_path):

@@ -178,6 +178,7 @@ def test_a_command_flood_embeds_only_the_command_that_acts(controller_parts):
 
 
 # ============================================================================================ sim action inputs
+@pytest.mark.graph
 def test_sim_rejects_and_counts_bad_actions_and_keeps_serving(tmp_path):
     """A sim of its own on private topics with 1 s episodes: each episode's outcome carries the counts."""
     topics = {name: f"/faults/{name}" for name in ("image", "depth", "camera_info", "joint_states",
@@ -352,6 +353,7 @@ def _arm(got) -> np.ndarray:
     return np.array([msg.position[index[n]] for n in ARM])
 
 
+@pytest.mark.graph
 def test_bad_frames_are_rejected_counted_and_grounding_keeps_serving(graph):
     node, procs, got, command = graph
     rgb_pub = node.create_publisher(Image, TOPICS.image, qos_profile_sensor_data)
@@ -406,6 +408,7 @@ def test_bad_frames_are_rejected_counted_and_grounding_keeps_serving(graph):
     node.destroy_publisher(depth_pub)
 
 
+@pytest.mark.graph
 def test_nan_joint_states_and_malformed_targets_are_rejected_and_never_move_the_arm(graph):
     node, procs, got, command = graph
     _reset_scene(node, procs, got, COMMAND)
@@ -472,6 +475,7 @@ FLOOD_TEXTS = ["pick up the red block", "fly to the moon", "", "touch the green 
                "pick up the blue block and the red ball"]
 
 
+@pytest.mark.graph
 def test_a_command_flood_does_not_crash_grounding_or_policy_and_the_latest_command_wins(graph):
     node, procs, got, command = graph
     _reset_scene(node, procs, got, COMMAND)
@@ -501,6 +505,7 @@ def test_a_command_flood_does_not_crash_grounding_or_policy_and_the_latest_comma
     assert _policy(got)["state"] == "stopped" and all(p.alive() for p in procs)
 
 
+@pytest.mark.graph
 def test_a_not_understood_command_while_acting_halts_the_arm(graph):
     node, procs, got, command = graph
     _reset_scene(node, procs, got, COMMAND)
@@ -517,6 +522,7 @@ def test_a_not_understood_command_while_acting_halts_the_arm(graph):
     assert np.abs(_arm(got) - q).max() < 0.01, "the arm stays where it stopped"
 
 
+@pytest.mark.graph
 def test_grounding_killed_mid_task_the_policy_holds_and_a_restart_serves_the_next_command(graph):
     node, procs, got, command = graph
     _reset_scene(node, procs, got, PICK)
@@ -542,6 +548,7 @@ def test_grounding_killed_mid_task_the_policy_holds_and_a_restart_serves_the_nex
     assert all(p.alive() for p in procs)
 
 
+@pytest.mark.graph
 def test_every_node_reports_its_rejections_and_none_crashed(graph):
     node, procs, got, command = graph
     assert all(p.alive() for p in procs)

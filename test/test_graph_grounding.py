@@ -23,6 +23,8 @@ from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.process_graph import spin_until, start_node
 from vla_ros.topics import TOPICS
 
+pytestmark = pytest.mark.graph  # starts node processes and talks to them over DDS
+
 FINAL = ("found", "not_found", "not_understood")
 
 

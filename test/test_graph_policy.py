@@ -22,8 +22,8 @@ from vla_ros.paths import models_dir
 from vla_ros.process_graph import spin_until, start_policy_graph
 from vla_ros.topics import TOPICS
 
-pytestmark = pytest.mark.skipif(not (models_dir() / "policy" / "policy.pt").is_file(),
-                                reason="no shipped policy checkpoint in models/policy")
+pytestmark = [pytest.mark.graph, pytest.mark.skipif(not (models_dir() / "policy" / "policy.pt").is_file(),
+                                                    reason="no shipped policy checkpoint in models/policy")]
 
 SEED = 1_000_003
 COMMAND = "touch the blue ball"

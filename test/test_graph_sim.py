@@ -25,6 +25,8 @@ from vla_ros.process_graph import executable_path, spin_until, start_node
 from vla_ros.topics import TOPICS
 from vla_ros.vocabulary import Command, load_vocabulary
 
+pytestmark = pytest.mark.graph  # starts node processes and talks to them over DDS
+
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
 
 

@@ -13,6 +13,8 @@ from vla_ros.speech.audio import resample, write_wav
 from vla_ros.speech.synth import add_noise, pad_silence, synthesize
 from vla_ros.topics import TOPICS
 
+pytestmark = pytest.mark.graph  # starts node processes and talks to them over DDS
+
 RATE = 16000
 CHUNK = 800  # 50 ms
 
