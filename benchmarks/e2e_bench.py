@@ -322,7 +322,7 @@ def compare_with_policy_bench(episodes: list[Episode]) -> dict | None:
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
-    cond = next((c for c in report.get("conditions", []) if c["name"].startswith("shipped (BC + PPO)")), None)
+    cond = next((c for c in report.get("conditions", []) if c["name"].startswith("shipped (")), None)
     if cond is None:
         return None
     library = {(e["verb"], e["seed"]): e for e in cond.get("episodes", [])}
