@@ -63,6 +63,14 @@ def first_fire(p: np.ndarray, threshold: float, k: int) -> int | None:
     return None
 
 
+def fire_on_stop(r: dict, threshold: float, k: int) -> int | None:
+    """The first decision from the moment the first stop word begins (a decision before it is not a stop heard: it
+    was a false stop on the words before, counted apart as `decided_before_the_stop_word_began`)."""
+    start = int(np.searchsorted(r["times"], r["first_start_s"]))
+    i = first_fire(r["p"][start:], threshold, k)
+    return None if i is None else start + i
+
+
 def k_score(p: np.ndarray, k: int) -> float:
     """The highest threshold at which `k` hops in a row reach it: fires at threshold t iff t <= this."""
     if p.size < k:
@@ -147,7 +155,7 @@ def cond(r: dict) -> str:
 
 
 def at_threshold(stop_rows, neg_rows, threshold: float, k: int) -> dict:
-    fired = [first_fire(r["p"], threshold, k) for r in stop_rows]
+    fired = [fire_on_stop(r, threshold, k) for r in stop_rows]
     lat = [r["times"][i] - r["first_end_s"] for r, i in zip(stop_rows, fired) if i is not None]
     false = sum(first_fire(r["p"], threshold, k) is not None for r in neg_rows)
     per_form = {}
@@ -176,7 +184,9 @@ def summarise(
     forms = {}
     latencies, early = [], 0
     for r in stop_rows:
-        i = first_fire(r["p"], th, k)
+        before = first_fire(r["p"], th, k)
+        early += before is not None and bool(r["times"][before] < r["first_start_s"])
+        i = fire_on_stop(r, th, k)
         f = forms.setdefault(r["form"], {"n": 0, "obeyed": 0, "missed": [], "latency_s": []})
         f["n"] += 1
         if i is None:
@@ -186,7 +196,6 @@ def summarise(
         lat = float(r["times"][i] - r["first_end_s"])
         f["latency_s"].append(lat)
         latencies.append(lat)
-        early += bool(r["times"][i] < r["first_start_s"])
     for f in forms.values():
         f["rate"] = f["obeyed"] / f["n"]
         f["wilson95"] = wilson95(f["obeyed"], f["n"])
@@ -219,12 +228,12 @@ def summarise(
     for r in stop_rows:
         key = "clean" if r["snr_db"] is None else f"{r['snr_db']:g} dB"
         b = by_snr.setdefault(key, [0, 0])
-        b[0] += first_fire(r["p"], th, k) is not None
+        b[0] += fire_on_stop(r, th, k) is not None
         b[1] += 1
     by_voice = {}
     for r in stop_rows:
         b = by_voice.setdefault(r["voice"], [0, 0])
-        b[0] += first_fire(r["p"], th, k) is not None
+        b[0] += fire_on_stop(r, th, k) is not None
         b[1] += 1
     meta = json.loads((Path(model) / "config.json").read_text())
     return {
@@ -278,8 +287,14 @@ def trade_off(curve: list[dict], shipped: float) -> str:
         return "No threshold on this grid hears every stop."
     top = max(full, key=lambda c: c["threshold"])
     lost, saved = top["obeyed"] - here["obeyed"], top["false_stops"] - here["false_stops"]
+    above = [c for c in curve if c["threshold"] > top["threshold"]]
     if lost <= 0:
-        return f"At {top['threshold']:.2f} every stop is heard with {top['false_stops']} false stops."
+        steps = "; ".join(f"{c['threshold']:.2f}: {c['n'] - c['obeyed']} stops lost, {c['false_stops']} false stops"
+                          for c in above[:6])
+        return (f"The shipped {shipped:.2f} hears every stop with {here['false_stops']} false stops in "
+                f"{here['n_other']} utterances; the highest threshold that still hears every stop is "
+                f"{top['threshold']:.2f} ({top['false_stops']} false stops); above it ({steps}) the last few false "
+                "stops cost stops heard.")
     return (f"At {top['threshold']:.2f} every stop is heard with {top['false_stops']} false stops in {top['n_other']} "
             f"utterances; the shipped {shipped:.2f} loses {lost} of {here['n']} stops "
             f"({100 * lost / here['n']:.2f} points of recall) and avoids {saved} false stops: "
@@ -334,7 +349,8 @@ def markdown(s: dict) -> str:
         "",
         "Latency is the time of the deciding look (the end of its last feature frame) minus the end of the first stop "
         "word, from espeak-ng's phoneme events; audio arriving in chunks longer than a hop adds up to one chunk. "
-        f"Decided before the stop word even began: {lat['decided_before_the_stop_word_began']}.",
+        f"Decided before the stop word even began (a false stop on the words before it; not counted as obeyed, the "
+        f"next decision from the stop word on is): {lat['decided_before_the_stop_word_began']}.",
         "",
         "| said | obeyed | 95% interval | latency p50 / p99 ms |",
         "|---|---|---|---|",

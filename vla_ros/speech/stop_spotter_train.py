@@ -489,16 +489,33 @@ def fires(p: np.ndarray, threshold: float, k: int) -> int | None:
     return None
 
 
-def choose_threshold(scores: list[dict], k: int, max_false: float) -> tuple[float, list[dict]]:
-    """The lowest threshold (step 0.01) whose false stops on the validation negatives are at most `max_false` per
+CARRIER_WORDS = ("okay", "wait", "now", "it", "no", "yes", "robot", "please")
+SOUND_ALIKES = tuple(w for w in CONFUSABLE_WORDS if w not in CARRIER_WORDS)
+HAS_STOP_WORD = re.compile(r"\b(stop|halt|freeze)\b")
+
+
+def is_drill(text: str, ordinary: tuple[str, ...], commands: list[str]) -> bool:
+    """A sound-alike drill: a lone stop-like word with carriers ("okay, hop", "stork", "lift the, uh, trees"), not a
+    sentence or a command. These are harder than the speech the goal names and are reported apart."""
+    if text in ordinary or any(text.endswith(c) for c in commands):
+        return False
+    return any(re.search(r"(^|[ ,])" + re.escape(w) + r"($|[ ,])", text) for w in SOUND_ALIKES)
+
+
+def choose_threshold(scores: list[dict], k: int, max_false: float,
+                     drill=lambda text: False) -> tuple[float, list[dict]]:
+    """The lowest threshold (step 0.01) whose false stops on the validation speech (own sentences, commands, carrier
+    phrases: the kinds of speech the goal names; sound-alike drills are counted apart) are at most `max_false` per
     utterance; the whole curve alongside."""
-    pos = [s for s in scores if re.search(r"\b(stop|halt|freeze)\b", s["text"])]
-    neg = [s for s in scores if not re.search(r"\b(stop|halt|freeze)\b", s["text"])]
+    pos = [s for s in scores if HAS_STOP_WORD.search(s["text"])]
+    neg = [s for s in scores if not HAS_STOP_WORD.search(s["text"]) and not drill(s["text"])]
+    drills = [s for s in scores if not HAS_STOP_WORD.search(s["text"]) and drill(s["text"])]
     curve = []
     for th in np.round(np.arange(0.05, 1.0, 0.01), 2):
-        recall = np.mean([fires(s["p"], th, k) is not None for s in pos])
-        false = np.mean([fires(s["p"], th, k) is not None for s in neg])
-        curve.append({"threshold": float(th), "recall": float(recall), "false_stops": float(false)})
+        curve.append({"threshold": float(th), "recall": float(np.mean([fires(s["p"], th, k) is not None for s in pos])),
+                      "false_stops": float(np.mean([fires(s["p"], th, k) is not None for s in neg])),
+                      "false_stops_on_drills": float(np.mean([fires(s["p"], th, k) is not None for s in drills]))
+                      if drills else None})
     ok = [c for c in curve if c["false_stops"] <= max_false]
     chosen = ok[0]["threshold"] if ok else 0.99
     return chosen, curve
@@ -544,6 +561,45 @@ def render_validation(items, cfg: StopSpotterConfig, seed: int) -> tuple[np.ndar
     return np.concatenate(feats).astype(np.float16), utt_rows, texts
 
 
+def validate(net, cfg: StopSpotterConfig, val_voices, val_ordinary, commands, args) -> tuple[float, dict, dict]:
+    """Score the validation split, choose the threshold; (threshold, its row of the curve, what config.json keeps)."""
+    vitems = validation_items(val_voices, val_ordinary, commands, args.seed + 2)
+    vfeats, vrows, vtexts = render_validation(vitems, cfg, args.seed + 3)
+    scores = utterance_scores(net, cfg, vfeats, vrows, vtexts)
+    threshold, curve = choose_threshold(scores, cfg.consecutive, args.max_false,
+                                        lambda t: is_drill(t, val_ordinary, commands))
+    at = next(c for c in curve if c["threshold"] == threshold)
+    print(f"threshold {threshold}: validation recall {at['recall']:.4f}, false stops {at['false_stops']:.4f} "
+          f"(sound-alike drills {at['false_stops_on_drills']})", flush=True)
+    n_pos = sum(bool(HAS_STOP_WORD.search(s["text"])) for s in scores)
+    n_drill = sum(is_drill(s["text"], val_ordinary, commands) for s in scores if not HAS_STOP_WORD.search(s["text"]))
+    return threshold, at, {"voices": val_voices, "utterances": len(scores), "with_stop_word": n_pos,
+                           "sound_alike_drills": n_drill, "other_speech": len(scores) - n_pos - n_drill,
+                           "consecutive": cfg.consecutive, "max_false": args.max_false, "threshold": threshold,
+                           "at_threshold": at, "curve": curve}
+
+
+def revalidate(model_dir: Path, args) -> None:
+    """Choose the threshold of a trained model again (the validation rule changed), keeping its weights."""
+    import torch
+
+    from vla_ros.vocabulary import load_vocabulary
+    meta = json.loads((model_dir / "config.json").read_text())
+    cfg = StopSpotterConfig.from_dict(meta["config"])
+    net = build_net(cfg)
+    net.load_state_dict(torch.load(model_dir / "weights.pt", map_location="cpu", weights_only=True))
+    net.eval()
+    _, val_voices = split_voices(args.seed)
+    order = np.random.default_rng(args.seed).permutation(len(ORDINARY))
+    val_ordinary = tuple(ORDINARY[i] for i in sorted(order[: len(ORDINARY) // 5]))
+    commands = [c.text for c in load_vocabulary().all_commands()]
+    threshold, _, validation = validate(net, cfg, val_voices, val_ordinary, commands, args)
+    meta["config"] = replace(cfg, threshold=threshold).to_dict()
+    meta["validation"] = validation
+    (model_dir / "config.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"rewrote {model_dir / 'config.json'}", flush=True)
+
+
 def main() -> None:
     """Render, train, validate, write weights.pt + config.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -561,10 +617,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="", help="comma-separated .npz files to keep / reuse rendered training data "
                         "(each one a part with its own seed)")
+    parser.add_argument("--revalidate", action="store_true", help="only choose the threshold of the model in --out "
+                        "again on the validation split (weights kept)")
     parser.add_argument("--render-only", action="store_true", help="render (and cache) the training data, no training")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
+    if args.revalidate:
+        revalidate(Path(args.out), args)
+        return
     start = time.time()
     from vla_ros.vocabulary import load_vocabulary
     commands = [c.text for c in load_vocabulary().all_commands()]
@@ -593,18 +654,11 @@ def main() -> None:
     net = train(cfg, feats, labels, args.steps, args.batch, args.seed, args.hard)
     train_s = time.time() - start - render_s
     print("validation", flush=True)
-    vitems = validation_items(val_voices, val_ordinary, commands, args.seed + 2)
-    vfeats, vrows, vtexts = render_validation(vitems, cfg, args.seed + 3)
-    scores = utterance_scores(net, cfg, vfeats, vrows, vtexts)
-    threshold, curve = choose_threshold(scores, cfg.consecutive, args.max_false)
-    at = next(c for c in curve if c["threshold"] == threshold)
-    print(f"threshold {threshold}: validation recall {at['recall']:.4f}, false stops {at['false_stops']:.4f}",
-          flush=True)
+    threshold, at, validation = validate(net, cfg, val_voices, val_ordinary, commands, args)
     cfg = replace(cfg, threshold=threshold)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), out / "weights.pt")
-    n_pos_val = sum(bool(re.search(r"\b(stop|halt|freeze)\b", s["text"])) for s in scores)
     meta = {"config": cfg.to_dict(),
             "parameters": int(sum(p.numel() for p in net.parameters())),
             "trained": {"command": "python -m vla_ros.speech.stop_spotter_train " + " ".join(
@@ -613,8 +667,7 @@ def main() -> None:
                 "training_frames": int(feats.shape[0]), "positive_frame_ends": int((labels == 1).sum()),
                 "render_s": round(render_s, 1), "train_s": round(train_s, 1), "torch": torch.__version__,
                 "train_voices": train_voices, "benchmark_voices_left_out": list(BENCHMARK_VOICES)},
-            "validation": {"voices": val_voices, "utterances": len(scores), "with_stop_word": n_pos_val,
-                           "max_false": args.max_false, "threshold": threshold, "at_threshold": at, "curve": curve}}
+            "validation": validation}
     (out / "config.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {out} in {time.time() - start:.0f} s", flush=True)
 
