@@ -78,21 +78,23 @@ def k_score(p: np.ndarray, k: int) -> float:
     return float(np.max(np.lib.stride_tricks.sliding_window_view(p, k).min(axis=1)))
 
 
-def hop_compute_ms(spotter: StopSpotter, rng, seconds: float = 20.0) -> dict:
-    """Wall time of `feed` per 50 ms chunk of speech-like audio (one network look per chunk), one thread."""
+def hop_compute_ms(spotter: StopSpotter, rng, seconds: float = 60.0) -> dict:
+    """Time of `feed` per 50 ms chunk of speech-like audio (one network look per chunk), one thread: wall time (what
+    a caller waits, including time the scheduler gives to other processes) and this process's CPU time."""
     audio, rate = synthesize("please stop the robot now, pick up the red ball and push it to the left", "en-us", 150)
     pcm = resample(audio, rate, spotter.cfg.sample_rate)
     pcm = np.tile(pcm, int(np.ceil(seconds * spotter.cfg.sample_rate / pcm.size)))
     pcm = add_noise(pcm, 20.0, rng)
     chunk = spotter.cfg.hop_frames * spotter.cfg.hop_samples
     spotter.reset()
-    times = []
+    wall, cpu = [], []
     for i in range(0, pcm.size - chunk, chunk):
-        t = time.perf_counter()
-        spotter.feed(pcm[i : i + chunk])
-        times.append(time.perf_counter() - t)
+        t, c = time.perf_counter(), time.process_time()
+        spotter.feed(pcm[i:i + chunk])
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     spotter.reset()
-    return percentiles(times[5:])
+    return {**percentiles(wall[5:]), "cpu": percentiles(cpu[5:])}
 
 
 def run(model: str, quick: bool, dump: str = "", overrides: dict | None = None) -> dict:
@@ -342,8 +344,10 @@ def markdown(s: dict) -> str:
         "| <= 2% | |",
         f"| latency, end of the first stop word -> decision (audio) | p50 {lat.get('p50')} ms, "
         f"p99 {lat.get('p99')} ms, max {lat.get('max')} ms | | |",
-        f"| network + features per 50 ms hop (one thread) | p50 {comp['p50']} ms, p99 {comp['p99']} ms | < 5 ms | "
-        f"{ok(comp['p99'] < 5)} |",
+        f"| network + features per 50 ms hop (one thread), wall | p50 {comp['p50']} ms, p99 {comp['p99']} ms | "
+        f"< 5 ms | {ok(comp['p99'] < 5)} |",
+        f"| the same, this process's CPU time | p50 {comp['cpu']['p50']} ms, p99 {comp['cpu']['p99']} ms | < 5 ms | "
+        f"{ok(comp['cpu']['p99'] < 5)} |",
         f"| latency incl. compute | p50 {total_p50:.0f} ms, p99 {total_p99:.0f} ms | < 300 ms | "
         f"{ok(total_p99 < GOALS['latency_ms'])} |",
         "",
