@@ -328,10 +328,10 @@ def test_touch_done_when_stalled_against_the_target_not_while_descending(arm):
     assert states == ["acting", "acting", "done", "done"] and "stalled" in c.reason
 
 
-def test_pick_done_when_closed_on_something_and_lifted_5cm(arm):
+def test_pick_done_when_closed_on_something_and_lifted_7cm(arm):
     ee0 = arm.ee_pos(HOME_Q)
-    q_up = ee_target_to_joints(arm, HOME_Q, ee0 + [0, 0, 0.06], iterations=50)
-    assert np.allclose(arm.ee_pos(q_up), ee0 + [0, 0, 0.06], atol=1e-3)
+    q_up = ee_target_to_joints(arm, HOME_Q, ee0 + [0, 0, 0.08], iterations=50)
+    assert np.allclose(arm.ee_pos(q_up), ee0 + [0, 0, 0.08], atol=1e-3)
     c = make(arm, act=StubPolicy((0.0, 0.0, 1.0, -1.0)))
     c.on_command(CMD, 0.0)
     t = 0.0
@@ -341,7 +341,7 @@ def test_pick_done_when_closed_on_something_and_lifted_5cm(arm):
         assert c.tick(t).state == "acting"
         t += DT
     states = []
-    for _ in range(4):  # lifted 6 cm, still holding it
+    for _ in range(4):  # lifted 8 cm, still holding it
         joints(c, t, q=q_up, gripper=0.05)
         found(c, t, ee0 - [0, 0, 0.05])
         states.append(c.tick(t).state)
