@@ -1,5 +1,6 @@
 """Graph test: the installed speech node decodes real synthesised speech (espeak-ng) arriving as
-Int16MultiArray chunks over DDS, and publishes the command, or only a 'not understood' status."""
+Int16MultiArray chunks over DDS, and publishes the command, or only a 'not understood' status; its stop spotter
+publishes a stop said among other words ("please stop") as the stop command at once."""
 import json
 import time
 
@@ -52,12 +53,17 @@ def graph(tmp_path_factory):
         assert code == 0, proc.log()[-2000:]
 
 
-def _stream(node, proc, audio_pub, samples: np.ndarray) -> None:
-    """Publish at roughly real time, as a microphone driver would."""
+def _stream(node, proc, audio_pub, samples: np.ndarray, mark: int | None = None) -> float | None:
+    """Publish at roughly real time, as a microphone driver would; returns when the chunk holding sample `mark` was
+    published (time.monotonic())."""
+    marked = None
     for i in range(0, samples.size, CHUNK):
         audio_pub.publish(Int16MultiArray(data=samples[i:i + CHUNK].astype(np.int16).tolist()))
+        if mark is not None and i <= mark < i + CHUNK:
+            marked = time.monotonic()
         rclpy.spin_once(node, timeout_sec=0.02)
         time.sleep(0.01)
+    return marked
 
 
 def test_spoken_command_arrives_on_the_command_topic(graph):
@@ -76,6 +82,54 @@ def test_noisy_british_speech_arrives(graph):
     _stream(node, proc, audio, _speech("push the green ball backward", voice="en-gb", snr_db=20.0))
     spin_until(node, lambda: got["command"], 30, "a recognised command", [proc])
     assert got["command"][-1].data == "push the green ball backward"
+
+
+def _quiet(node, proc, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    spin_until(node, lambda: time.monotonic() > end, seconds + 5, "a quiet period", [proc])
+
+
+@pytest.mark.parametrize("said", ["please stop", "wait, stop"])
+def test_a_stop_among_other_words_is_the_stop_command_at_once(graph, said):
+    """The stop spotter (on by default) hears the stop word in the stream, before the utterance is even over: the stop
+    command arrives within a second of the end of the speech, and once (the grammar's stop for the same utterance,
+    if it hears one, is not published again)."""
+    node, proc, got, audio = graph
+    _quiet(node, proc, 1.0)
+    got["command"].clear(), got["status"].clear()
+    arrivals = []
+    sub = node.create_subscription(String, TOPICS.command, lambda m: arrivals.append((time.monotonic(), m.data)), 10)
+    try:
+        clip, rate = synthesize(said, voice="en-us")
+        speech = resample(clip, rate, RATE)
+        samples = pad_silence(speech, RATE, 0.5, 1.0)
+        speech_end = int(0.5 * RATE) + speech.size - 1
+        ended = _stream(node, proc, audio, samples, mark=speech_end)
+        spin_until(node, lambda: arrivals, 5, f"the stop command for {said!r}", [proc])
+        delay = arrivals[0][0] - ended
+        assert arrivals[0][1] == "stop"
+        assert delay < 1.0, f"the stop came {delay:.2f} s after the end of {said!r}"
+        spotted = [s for s in got["status"] if s.get("event") == "stop_spotted"]
+        assert spotted and spotted[0]["probability"] >= 0.4 and spotted[0]["source"] == "topic", got["status"]
+        # The grammar's result for the utterance, then nothing more.
+        spin_until(node, lambda: any(s.get("event") != "stop_spotted" for s in got["status"]), 30,
+                   "the grammar's status for the utterance", [proc])
+        _quiet(node, proc, 1.0)
+        assert [data for _, data in arrivals] == ["stop"], [s.get("event") for s in got["status"]]
+    finally:
+        node.destroy_subscription(sub)
+
+
+def test_ordinary_speech_publishes_no_stop(graph):
+    node, proc, got, audio = graph
+    _quiet(node, proc, 1.0)
+    got["command"].clear(), got["status"].clear()
+    for text in ("what is the weather like today", "touch the blue ball"):
+        _stream(node, proc, audio, _speech(text))
+    spin_until(node, lambda: len(got["status"]) >= 2, 30, "both utterances decoded", [proc])
+    _quiet(node, proc, 1.0)
+    assert "stop" not in [m.data for m in got["command"]]
+    assert not [s for s in got["status"] if s.get("event") == "stop_spotted"], got["status"]
 
 
 def test_grammar_synonyms_parameter_makes_synonyms_sayable(graph, tmp_path):
@@ -193,7 +247,8 @@ def test_unsure_command_waits_for_a_spoken_yes(graph, tmp_path):
 
 def test_read_back_by_default_holds_every_command_for_a_spoken_yes(graph, tmp_path):
     """The shipped parameters (read back: `confirm_always` true, pocketsphinx alone, as in CI): a real command is only
-    asked about; "no" drops it, and the next command is published after "yes". A stop is obeyed at once. Without an
+    asked about; "no" drops it, and the next command is published after "yes". A stop is obeyed at once (by the stop
+    spotter, which hears it before the utterance ends: the grammar's stop is then not published twice). Without an
     audio output (`speaker_device` names none) the question is asked on the status topic only, and says so."""
     node, _, got, _ = graph
     said = ["pick up the red block", "no", "touch the blue ball", "yes", "stop"]
@@ -203,8 +258,10 @@ def test_read_back_by_default_holds_every_command_for_a_spoken_yes(graph, tmp_pa
     got["command"].clear(), got["status"].clear()
     proc = start_node("speech", tmp_path, params={"source": str(wav), "speaker_device": "no such loudspeaker"})
     try:
-        spin_until(node, lambda: len(got["status"]) >= len(said), 90, "five decoded utterances", [proc])
-        assert [s["event"] for s in got["status"]] == ["asked", "declined", "asked", "confirmed", "command"]
+        spin_until(node, lambda: len(got["status"]) >= len(said) + 1, 90, "five decoded utterances and a spotted stop",
+                   [proc])
+        assert [s["event"] for s in got["status"]] == ["asked", "declined", "asked", "confirmed", "stop_spotted",
+                                                       "stop already spotted"]
         asked = got["status"][0]
         # Nothing to act on yet.
         assert asked["question"] == asked["confirm"] == "pick up the red block" and asked["text"] is None

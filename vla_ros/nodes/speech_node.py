@@ -17,6 +17,13 @@ publishes it (event "confirmed"; speech/confirmation.py). `confirm_always` (the 
 command: read back, the one setting measured with 0 false moving commands (benchmarks/results/speech.confirm_always.md).
 `speak_questions` says each question aloud (espeak-ng on `speaker_device`; speech/speaker.py) and, with VAD, ignores
 the input while the robot talks so it does not hear itself; the status says whether it was said ("spoken").
+
+Stop spotter (`stop_spotter`, on by default; speech/stop_spotter.py): the grammar hears a stop only once voice-activity
+detection has closed the utterance, and only a stop word said alone, so a small neural keyword spotter also listens to
+every audio chunk as it arrives, before and apart from segmentation. When it hears a stop word, whatever surrounds it
+("please stop", "wait, stop"), the vocabulary's stop command is published at once (never read back) with a status
+event "stop_spotted"; a grammar stop decoded from the same utterance is then not published again. It was trained and
+measured on espeak-ng speech only: benchmarks/results/stop.md.
 """
 from __future__ import annotations
 
@@ -34,18 +41,60 @@ from std_srvs.srv import SetBool
 
 from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
+from vla_ros.paths import models_dir
 from vla_ros.rejections import RejectedInput
 from vla_ros.speech.config import RecognizerConfig
 from vla_ros.speech.confirmation import Confirmation, ask_first
 from vla_ros.topics import TOPICS
+from vla_ros.vocabulary import STOP_COMMAND
 
 if TYPE_CHECKING:
     from vla_ros.speech.audio import MicrophoneSource
     from vla_ros.speech.recognizer import Recognizer
     from vla_ros.speech.speaker import Speaker
+    from vla_ros.speech.stop_spotter import StopSpotter
     from vla_ros.speech.vad import EnergyVad, PushToTalk, Utterance
 
 RECOGNIZER = RecognizerConfig()  # the recogniser's defaults are the parameters' defaults (config.py says why)
+STOP_ALREADY_SPOTTED = "stop already spotted"  # status event: a grammar stop the stop spotter had published already
+
+
+class StreamResampler:
+    """`audio.resample` for a stream of chunks: the same output as resampling the whole stream at once, except the
+    last few samples (each output waits for the input its kernel reaches, ~1 ms), with no seams between chunks.
+
+    It keeps the input a next output still needs, from a multiple of the reduced `down` factor, so that a
+    resampled buffer's outputs fall on the stream's own output grid and kernel phases."""
+
+    def __init__(self, src_rate: int, dst_rate: int, half_width: int = 16):
+        from math import ceil, gcd
+
+        g = gcd(src_rate, dst_rate)
+        self.src_rate, self.dst_rate, self.half_width = src_rate, dst_rate, half_width
+        self.up, self.down = dst_rate // g, src_rate // g
+        self.reach = int(ceil(half_width / (0.9 * min(1.0, self.up / self.down))))  # as audio.resample
+        self.buffer = np.zeros(0, np.int16)  # input from sample `start` on
+        self.start = 0
+        self.done = 0  # outputs handed out
+
+    def feed(self, chunk: np.ndarray) -> np.ndarray:
+        from vla_ros.speech.audio import resample
+
+        self.buffer = np.concatenate([self.buffer, np.asarray(chunk, dtype=np.int16)])
+        total = self.start + self.buffer.size
+        # Output n reads input up to n * down // up + reach: those with all of it here are final.
+        ready = max(0, -(-(total - self.reach) * self.up // self.down))
+        if ready <= self.done:
+            return np.zeros(0, np.int16)
+        first = self.start // self.down * self.up  # the buffer's first output, in stream outputs
+        out = resample(self.buffer, self.src_rate, self.dst_rate, self.half_width)[self.done - first:ready - first]
+        self.done = ready
+        # Keep from the first input the next output reads (its base minus reach - 1), rounded down to a multiple of
+        # `down`.
+        keep = max(0, (ready * self.down // self.up - self.reach + 1) // self.down * self.down)
+        if keep > self.start:
+            self.buffer, self.start = self.buffer[keep - self.start:], keep
+        return out
 
 
 @dataclass
@@ -101,6 +150,13 @@ class SpeechParams:
     phone_insertion_penalty: float = param(RECOGNIZER.phone_insertion_penalty, "pocketsphinx phone insertion penalty "
                                            "(pip, a probability; 1.0 = none), chosen together with the thresholds")
     segmentation: str = param("vad", "vad (hands-free) or push_to_talk (~/talk service)")
+    stop_spotter: bool = param(True, "a neural stop-word spotter hears every audio chunk, apart from segmentation, "
+                                     "and publishes the stop command the moment it hears a stop word, whatever is said "
+                                     "around it (speech/stop_spotter.py; benchmarks/results/stop.md)")
+    stop_spotter_model: str = param("", "stop spotter model directory with config.json + weights.pt ('' = the "
+                                        "shipped models/speech/stop_spotter)")
+    stop_spotter_threshold: float = param(-1.0, "stop spotter decision threshold, a probability (< 0 = the model's "
+                                                "own, from its config.json)")
 
     def recognizer_config(self) -> RecognizerConfig:
         """The recogniser settings these parameters ask for; raises ValueError (saying which) when one is invalid."""
@@ -132,6 +188,9 @@ class SpeechParams:
         if self.confirm_always and self.confirm_timeout_s <= 0.0:
             raise ValueError("confirm_always needs confirm_timeout_s > 0 (the time a spoken 'yes' may take); "
                              "set confirm_always: false for hands-free commands")
+        if self.stop_spotter_threshold >= 0.0 and not 0.0 < self.stop_spotter_threshold < 1.0:
+            raise ValueError(f"stop_spotter_threshold={self.stop_spotter_threshold}: a probability strictly between 0 "
+                             "and 1, or < 0 for the model's own")
         if self.whisper_check_model and self.backend != "pocketsphinx":
             raise ValueError("whisper_check_model double-checks the pocketsphinx backend; "
                              "the whisper backend needs no check")
@@ -152,6 +211,11 @@ class SpeechNode(ModelNode):
         self.mic: MicrophoneSource | None = None
         self.mic_thread: threading.Thread | None = None
         self.speaker: Speaker | None = None
+        self.spotter: StopSpotter | None = None
+        self.spot_resampler: StreamResampler | None = None
+        self.stream_rate = 0  # the rate of the audio being fed, and how much of it (s) came since the source started
+        self.stream_s = 0.0
+        self.spotted_s: float | None = None  # where in that stream the last stop was spotted
 
     # ---------------------------------------------------------------- lifecycle
     def load(self) -> None:
@@ -163,6 +227,7 @@ class SpeechNode(ModelNode):
         if self.p.confirm_always and not self.recognizer.vocab.yes_words:
             raise ValueError("confirm_always needs a yes word (yes_words in the vocabulary)")
         self.confirmation = Confirmation(self.p.confirm_timeout_s)
+        self.spotter = self.load_stop_spotter()
         self.speaker = self.open_speaker() if self.p.speak_questions and self.p.confirm_timeout_s > 0 else None
         missing = getattr(self.recognizer, "words_without_reference", [])
         if missing:
@@ -170,7 +235,26 @@ class SpeechNode(ModelNode):
                                       "rebuild it with python -m vla_ros.speech.word_fit")
         self.pub_command = self.create_lifecycle_publisher(String, self.p.command_topic, 10)
         self.pub_status = self.create_lifecycle_publisher(String, self.p.status_topic, 10)
-        self.get_logger().info(f"speech backend {self.p.backend}, source {self.p.source}, {self.p.segmentation}")
+        self.get_logger().info(f"speech backend {self.p.backend}, source {self.p.source}, {self.p.segmentation}, "
+                               f"stop spotter {'on' if self.spotter else 'off'}")
+
+    def load_stop_spotter(self) -> StopSpotter | None:
+        """The stop spotter the parameters ask for (None: off); a clear error when its model is not there."""
+        if not self.p.stop_spotter:
+            return None
+        from vla_ros.speech.stop_spotter import StopSpotter
+
+        model = Path(self.p.stop_spotter_model or models_dir() / "speech" / "stop_spotter")
+        missing = [name for name in ("config.json", "weights.pt") if not (model / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"stop_spotter_model {str(model)!r} has no {' or '.join(missing)}: give a stop "
+                                    "spotter directory (python -m vla_ros.speech.stop_spotter_train --out DIR), '' for "
+                                    "the shipped one, or set stop_spotter: false")
+        threshold = self.p.stop_spotter_threshold
+        spotter = StopSpotter.load(model, **({"threshold": threshold} if threshold >= 0.0 else {}))
+        self.get_logger().info(f"stop spotter {model}: threshold {spotter.cfg.threshold}, "
+                               f"{spotter.cfg.consecutive} looks in a row")
+        return spotter
 
     def open_speaker(self) -> Speaker | None:
         """The robot's voice, or None with a warning: a robot without a loudspeaker still asks on the status topic."""
@@ -185,6 +269,7 @@ class SpeechNode(ModelNode):
 
     def start(self) -> None:
         if self.p.source == "topic":
+            self.listen_from(self.p.audio_sample_rate)
             self.segmenter = self.make_segmenter(self.p.audio_sample_rate)
             self.handles.append((self.destroy_subscription,
                                  self.create_subscription(Int16MultiArray, self.p.audio_topic, self.on_audio, 100)))
@@ -192,6 +277,7 @@ class SpeechNode(ModelNode):
             from vla_ros.speech.audio import MicrophoneSource, device_spec
 
             self.mic = MicrophoneSource(device_spec(self.p.mic_device), self.p.mic_sample_rate or None).open()
+            self.listen_from(int(self.mic.sample_rate))
             self.segmenter = self.make_segmenter(int(self.mic.sample_rate))
             self.mic_thread = threading.Thread(target=self.read_microphone, daemon=True)
             self.mic_thread.start()
@@ -252,7 +338,17 @@ class SpeechNode(ModelNode):
         self.wav_timer.cancel()  # one shot: the file is decoded once per activation
         audio, rate = read_wav(self.p.source)
         vad = EnergyVad(rate)  # a file has no button: its utterances are found by energy
-        self.decode(vad.feed(audio) + vad.flush())
+        self.listen_from(rate)
+        step = max(1, rate // 20)  # 50 ms chunks, as a microphone would give them: the stop spotter hears each
+        for i in range(0, audio.size, step):
+            chunk = audio[i:i + step]
+            with self.lock:
+                self.spot(chunk)
+                utterances = vad.feed(chunk)
+                spotted = self.spotted_in(utterances, step / rate)
+            self.decode(utterances, spotted)
+        utterances = vad.flush()
+        self.decode(utterances, self.spotted_in(utterances, step / rate))
 
     def on_talk(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         with self.lock:
@@ -261,37 +357,80 @@ class SpeechNode(ModelNode):
                 utterances = []
             else:
                 utterances = self.segmenter.stop()
+            spotted = self.spotted_in(utterances, 0.0)
         if not request.data:
-            self.decode(utterances)
+            self.decode(utterances, spotted)
         response.success, response.message = True, "listening" if request.data else f"{len(utterances)} utterance(s)"
         return response
 
     def feed(self, chunk: np.ndarray) -> None:
         with self.lock:
-            if (self.p.mute_while_speaking and self.p.segmentation == "vad" and self.speaker is not None
-                    and self.speaker.speaking()):
-                # Half duplex: the microphone hears the robot's own question. Push-to-talk users choose when to talk.
-                self.segmenter = self.make_segmenter(self.segmenter_rate)  # no half utterance of the robot's voice
-                return
+            if self.p.mute_while_speaking and self.speaker is not None and self.speaker.speaking():
+                # Half duplex: the microphone hears the robot's own question. The stop spotter listens whatever the
+                # segmentation, so it is deaf then in both; push-to-talk users choose when to talk.
+                self.listen_from(self.stream_rate)
+                if self.p.segmentation == "vad":
+                    self.segmenter = self.make_segmenter(self.segmenter_rate)  # no half utterance of the robot's voice
+                    return
+            else:
+                self.spot(chunk)
             utterances = self.segmenter.feed(chunk)
-        self.decode(utterances)
+            spotted = self.spotted_in(utterances, chunk.size / self.stream_rate)
+        self.decode(utterances, spotted)
+
+    # ---------------------------------------------------------------- stop spotter
+    def listen_from(self, rate: int) -> None:
+        """A new stream at `rate` Hz (a source started, or the robot spoke over it): the spotter starts afresh."""
+        self.stream_rate, self.stream_s, self.spotted_s = rate, 0.0, None
+        if self.spotter is not None:
+            self.spotter.reset()
+            spotter_rate = self.spotter.cfg.sample_rate
+            self.spot_resampler = StreamResampler(rate, spotter_rate) if rate != spotter_rate else None
+
+    def spot(self, chunk: np.ndarray) -> None:
+        """Every chunk, as it arrives (with the lock held): a stop word heard is the stop command, published now."""
+        t0 = time.perf_counter()
+        self.stream_s += chunk.size / self.stream_rate
+        if self.spotter is None:
+            return
+        event = self.spotter.feed(chunk if self.spot_resampler is None else self.spot_resampler.feed(chunk))
+        if event is None:
+            return
+        self.spotted_s = self.stream_s
+        self.pub_command.publish(String(data=STOP_COMMAND))
+        self.get_logger().info(f"stop spotted (P {event.probability:.2f}): published {STOP_COMMAND!r}")
+        self.pub_status.publish(json_string({
+            "event": "stop_spotted", "text": STOP_COMMAND, "understood": True, "reason": "stop word spotted",
+            "probability": round(event.probability, 4), "source": self.p.source, "stream_s": round(self.stream_s, 3),
+            "latency_s": round(time.perf_counter() - t0, 4)}))
+
+    def spotted_in(self, utterances: list[Utterance], chunk_s: float) -> list[bool]:
+        """For each utterance that ended in the chunk just fed: whether the stop spotter heard a stop within it."""
+        return [self.spotted_s is not None and self.spotted_s >= self.stream_s - utt.duration_s - chunk_s
+                for utt in utterances]
 
     # ---------------------------------------------------------------- out
-    def decode(self, utterances: list[Utterance]) -> None:
-        for utt in utterances:
+    def decode(self, utterances: list[Utterance], spotted: list[bool]) -> None:
+        """Recognise each utterance and publish what it asks for; `spotted`: the stop spotter already published a stop
+        for it (a grammar stop is then not published twice)."""
+        for utt, stop_spotted in zip(utterances, spotted):
             open_question = self.confirmation.open_question(time.monotonic()) is not None
             result = self.recognizer.recognize(utt.audio, utt.sample_rate, expect_answer=open_question)
             if self.p.confirm_always:
                 result = ask_first(result, self.recognizer.vocab.yes_words[0])
             outcome = self.confirmation.resolve(result, time.monotonic())
-            if outcome.command:
-                self.pub_command.publish(String(data=outcome.command))
-                heard = "confirmed" if outcome.event == "confirmed" else "heard"
-                self.get_logger().info(f"{heard} {outcome.command!r} (confidence {result.confidence})")
-            else:
+            command, event = outcome.command, outcome.event
+            if command == STOP_COMMAND and stop_spotted:
+                command, event = None, STOP_ALREADY_SPOTTED
+                self.get_logger().info(f"heard {STOP_COMMAND!r}, already published by the stop spotter")
+            if command:
+                self.pub_command.publish(String(data=command))
+                heard = "confirmed" if event == "confirmed" else "heard"
+                self.get_logger().info(f"{heard} {command!r} (confidence {result.confidence})")
+            elif event != STOP_ALREADY_SPOTTED:
                 self.get_logger().info(result.reason)
             spoken = self.say_question(outcome.question) if outcome.question else None
-            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source, "event": outcome.event,
+            self.pub_status.publish(json_string({**result.as_dict(), "source": self.p.source, "event": event,
                                                  "question": outcome.question, "spoken": spoken}))
 
     def say_question(self, question: str) -> bool:
