@@ -109,6 +109,7 @@ def test_a_stop_among_other_words_is_the_stop_command_at_once(graph, said):
         delay = arrivals[0][0] - ended
         assert arrivals[0][1] == "stop"
         assert delay < 1.0, f"the stop came {delay:.2f} s after the end of {said!r}"
+        print(f"{said!r}: the stop command {delay:.2f} s after the end of the speech")  # pytest -s shows it
         spotted = [s for s in got["status"] if s.get("event") == "stop_spotted"]
         assert spotted and spotted[0]["probability"] >= 0.4 and spotted[0]["source"] == "topic", got["status"]
         # The grammar's result for the utterance, then nothing more.

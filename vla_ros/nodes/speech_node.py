@@ -250,6 +250,12 @@ class SpeechNode(ModelNode):
             raise FileNotFoundError(f"stop_spotter_model {str(model)!r} has no {' or '.join(missing)}: give a stop "
                                     "spotter directory (python -m vla_ros.speech.stop_spotter_train --out DIR), '' for "
                                     "the shipped one, or set stop_spotter: false")
+        if self.p.backend == "pocketsphinx":
+            import torch
+
+            # A ~1 ms network every 50 ms: one thread. More only contend (and spin) for cores that the other nodes
+            # use, and the stop waits for them (the whisper backend shares this process's torch: it keeps them).
+            torch.set_num_threads(1)
         threshold = self.p.stop_spotter_threshold
         spotter = StopSpotter.load(model, **({"threshold": threshold} if threshold >= 0.0 else {}))
         self.get_logger().info(f"stop spotter {model}: threshold {spotter.cfg.threshold}, "
