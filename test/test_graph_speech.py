@@ -270,3 +270,19 @@ def test_read_back_by_default_holds_every_command_for_a_spoken_yes(graph, tmp_pa
         assert asked["spoken"] is False and "questions are not said aloud" in proc.log()
     finally:
         assert proc.stop() == 0
+
+
+def test_nothing_else_heard_with_a_spotted_stop_is_acted_on():
+    """In-process (no graph): what the grammar made of an utterance whose stop the spotter already published."""
+    from vla_ros.nodes.speech_node import after_spotted_stop
+    from vla_ros.speech.result import SpeechResult, understood
+
+    moving = understood("pick up the red block", "pick up the red block", 0.9, 0.1, 2.0)
+    for result in (moving, SpeechResult(None, "yes", False, "answer", 0.9, 0.1, 1.0, answer="yes"),
+                   SpeechResult(None, "touch the red ball", False, "unsure: ...", 0.9, 0.1, 1.0,
+                                confirm="touch the red ball")):
+        dropped = after_spotted_stop(result)
+        assert dropped.text is None and dropped.confirm is None and dropped.answer is None
+        assert dropped.reason.startswith("not understood") and "spotted stop" in dropped.reason
+    stop = understood("stop", "stop", 0.9, 0.1, 1.0)
+    assert after_spotted_stop(stop) is stop  # reported as already spotted, not published twice

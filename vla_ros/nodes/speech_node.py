@@ -22,8 +22,11 @@ Stop spotter (`stop_spotter`, on by default; speech/stop_spotter.py): the gramma
 detection has closed the utterance, and only a stop word said alone, so a small neural keyword spotter also listens to
 every audio chunk as it arrives, before and apart from segmentation. When it hears a stop word, whatever surrounds it
 ("please stop", "wait, stop"), the vocabulary's stop command is published at once (never read back) with a status
-event "stop_spotted"; a grammar stop decoded from the same utterance is then not published again. It was trained and
-measured on espeak-ng speech only: benchmarks/results/stop.md.
+event "stop_spotted". Nothing the grammar decodes from that utterance is published after it (not the stop again, nor
+a command or "yes" that would move the arm after the stop). Utterances are decoded on the thread the audio comes in
+on, so a command said before a stop is published before it, never after; the price is that a stop said while an
+earlier utterance is being decoded waits for that decode. Trained and measured on espeak-ng speech only:
+benchmarks/results/stop.md.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +48,7 @@ from vla_ros.paths import models_dir
 from vla_ros.rejections import RejectedInput
 from vla_ros.speech.config import RecognizerConfig
 from vla_ros.speech.confirmation import Confirmation, ask_first
+from vla_ros.speech.result import NOT_UNDERSTOOD, SpeechResult
 from vla_ros.topics import TOPICS
 from vla_ros.vocabulary import STOP_COMMAND
 
@@ -418,10 +422,12 @@ class SpeechNode(ModelNode):
     # ---------------------------------------------------------------- out
     def decode(self, utterances: list[Utterance], spotted: list[bool]) -> None:
         """Recognise each utterance and publish what it asks for; `spotted`: the stop spotter already published a stop
-        for it (a grammar stop is then not published twice)."""
+        for it (a grammar stop is then not published twice, nor anything else heard in it: see `after_spotted_stop`)."""
         for utt, stop_spotted in zip(utterances, spotted):
             open_question = self.confirmation.open_question(time.monotonic()) is not None
             result = self.recognizer.recognize(utt.audio, utt.sample_rate, expect_answer=open_question)
+            if stop_spotted:
+                result = after_spotted_stop(result)
             if self.p.confirm_always:
                 result = ask_first(result, self.recognizer.vocab.yes_words[0])
             outcome = self.confirmation.resolve(result, time.monotonic())
@@ -453,6 +459,17 @@ class SpeechNode(ModelNode):
             self.get_logger().error(f"could not say the question: {exc}")
             return False
         return True
+
+
+def after_spotted_stop(result: SpeechResult) -> SpeechResult:
+    """The result of an utterance in which the stop spotter heard a stop, which it has already published: a moving
+    command, a question or a "yes" the grammar made of the rest ("pick up the, wait, stop") would be published after
+    that stop and move the arm again, so none is acted on; a grammar stop is left to be reported as already spotted."""
+    moving = (result.text if result.text != STOP_COMMAND else None) or result.confirm or result.answer
+    if not moving:
+        return result
+    return replace(result, text=None, understood=False, confirm=None, answer=None,
+                   reason=f"{NOT_UNDERSTOOD}: heard {moving!r} in an utterance with a spotted stop: the stop stands")
 
 
 def main() -> int:
