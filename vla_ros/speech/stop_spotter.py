@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "speech" / "stop_spotter"
+from vla_ros.paths import models_dir
+
+DEFAULT_MODEL_DIR = models_dir() / "speech" / "stop_spotter"  # the source tree's, or the install's share/
 
 
 @dataclass(frozen=True)
