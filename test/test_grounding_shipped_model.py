@@ -37,6 +37,7 @@ def test_shipped_model_is_found_and_small():
     assert size < 10 * 2**20
 
 
+@pytest.mark.slow  # grounds the held-out scenes
 def test_finds_targets_on_held_out_scenes(grounder, scenes):
     hits, total = 0, 0
     for i in range(len(scenes)):
@@ -48,6 +49,7 @@ def test_finds_targets_on_held_out_scenes(grounder, scenes):
     assert total >= 20 and hits / total >= 0.9, (hits, total)
 
 
+@pytest.mark.slow
 def test_absent_objects_are_not_found(grounder, scenes):
     correct, total = 0, 0
     for i in range(len(scenes)):

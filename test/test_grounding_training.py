@@ -34,6 +34,7 @@ def tiny_model(tmp_path_factory):
     return out, meta
 
 
+@pytest.mark.slow  # trains a tiny grounding model (the module fixture, ~40 s on 2 cores)
 def test_contrastive_loss_falls_well_below_chance(tiny_model):
     _, meta = tiny_model
     s1 = meta["stage1_contrastive"]
@@ -42,6 +43,7 @@ def test_contrastive_loss_falls_well_below_chance(tiny_model):
     assert s1["final_loss"] < 0.5 * s1["chance_loss"], s1
 
 
+@pytest.mark.slow
 def test_tiny_model_grounds_held_out_scenes(tiny_model):
     out, meta = tiny_model
     val = meta["validation"]  # seeds the model never trained on, at the calibrated threshold
