@@ -97,13 +97,15 @@ def hop_compute_ms(spotter: StopSpotter, rng, seconds: float = 60.0) -> dict:
     return {**percentiles(wall[5:]), "cpu": percentiles(cpu[5:])}
 
 
-def run(model: str, quick: bool, dump: str = "", overrides: dict | None = None) -> dict:
-    """Hear everything once; `dump`: a pickle of every utterance's P per hop, re-scored by --from-dump."""
-    lists = json.loads((DATA / "speech_bench_lists.json").read_text())
+def run(model: str, quick: bool, dump: str = "", overrides: dict | None = None, data: Path = DATA) -> dict:
+    """Hear everything once; `dump`: a pickle of every utterance's P per hop, re-scored by --from-dump;
+    `data`: the folder with stop_forms.txt and speech_bench_lists.json (default: the benchmark's own)."""
+    lists = json.loads((data / "speech_bench_lists.json").read_text())
     spotter = StopSpotter.load(model, **(overrides or {}))
     cfg = spotter.cfg
     espeak = Espeak()
-    forms = stop_forms()
+    forms = stop_forms() if data == DATA else [
+        x.strip() for x in (data / "stop_forms.txt").read_text().splitlines() if x.strip() and not x.startswith("#")]
     voices, speeds = lists["stop_voices"], lists["stop_speeds_wpm"]
     snrs = lists["stop_snrs_db"]
     if quick:
@@ -417,6 +419,8 @@ def main() -> None:
     parser.add_argument("--dump", default="", help="also pickle every utterance's P per hop here")
     parser.add_argument("--from-dump", default="", help="re-score a --dump instead of hearing everything again")
     parser.add_argument("--out-dir", default=str(RESULTS), help="where the results go (default benchmarks/results)")
+    parser.add_argument("--data", default=str(DATA), help="folder with stop_forms.txt and speech_bench_lists.json "
+                        "(benchmarks/stop_data/fresh: wordings written after the threshold was chosen)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -425,7 +429,7 @@ def main() -> None:
         saved = pickle.loads(Path(args.from_dump).read_bytes())
         summary = plain(summarise(StopSpotter.load(saved[3], **overrides).cfg, *saved))
     else:
-        summary = plain(run(args.model, args.quick, args.dump, overrides))
+        summary = plain(run(args.model, args.quick, args.dump, overrides, Path(args.data)))
     summary["wall_s"] = round(time.perf_counter() - start, 1)
     summary["command"] = "python benchmarks/stop_bench.py " + " ".join(sys.argv[1:])
     md = markdown(summary)
