@@ -34,7 +34,7 @@ from report import RESULTS, machine, percentiles, wilson95, write_results  # noq
 
 from vla_ros.speech.audio import resample  # noqa: E402
 from vla_ros.speech.stop_spotter import DEFAULT_MODEL_DIR, StopSpotter  # noqa: E402
-from vla_ros.speech.stop_spotter_train import ESPEAK_RATE, Espeak, stop_forms, stop_word_spans  # noqa: E402
+from vla_ros.speech.stop_spotter_train import ESPEAK_RATE, Espeak, fires, stop_forms, stop_word_spans  # noqa: E402
 from vla_ros.speech.synth import add_noise, pad_silence, synthesize  # noqa: E402
 from vla_ros.vocabulary import load_vocabulary  # noqa: E402
 
@@ -54,20 +54,11 @@ def heard(
     return spotter.probabilities(resample(audio, rate, spotter.cfg.sample_rate))
 
 
-def first_fire(p: np.ndarray, threshold: float, k: int) -> int | None:
-    run = 0
-    for i, v in enumerate(p):
-        run = run + 1 if v >= threshold else 0
-        if run >= k:
-            return i
-    return None
-
-
 def fire_on_stop(r: dict, threshold: float, k: int) -> int | None:
     """The first decision from the moment the first stop word begins (a decision before it is not a stop heard: it
     was a false stop on the words before, counted apart as `decided_before_the_stop_word_began`)."""
     start = int(np.searchsorted(r["times"], r["first_start_s"]))
-    i = first_fire(r["p"][start:], threshold, k)
+    i = fires(r["p"][start:], threshold, k)
     return None if i is None else start + i
 
 
@@ -161,7 +152,7 @@ def cond(r: dict) -> str:
 def at_threshold(stop_rows, neg_rows, threshold: float, k: int) -> dict:
     fired = [fire_on_stop(r, threshold, k) for r in stop_rows]
     lat = [r["times"][i] - r["first_end_s"] for r, i in zip(stop_rows, fired) if i is not None]
-    false = sum(first_fire(r["p"], threshold, k) is not None for r in neg_rows)
+    false = sum(fires(r["p"], threshold, k) is not None for r in neg_rows)
     per_form = {}
     for r, i in zip(stop_rows, fired):
         f = per_form.setdefault(r["form"], [0, 0])
@@ -188,7 +179,7 @@ def summarise(
     forms = {}
     latencies, early = [], 0
     for r in stop_rows:
-        before = first_fire(r["p"], th, k)
+        before = fires(r["p"], th, k)
         early += before is not None and bool(r["times"][before] < r["first_start_s"])
         i = fire_on_stop(r, th, k)
         f = forms.setdefault(r["form"], {"n": 0, "obeyed": 0, "missed": [], "latency_s": []})
@@ -210,7 +201,7 @@ def summarise(
         g = groups.setdefault(r["group"], {"n": 0, "sentences": set(), "false_stops": 0, "examples": []})
         g["n"] += 1
         g["sentences"].add(r["said"])
-        i = first_fire(r["p"], th, k)
+        i = fires(r["p"], th, k)
         if i is not None:
             g["false_stops"] += 1
             g["examples"].append(f"{r['said']!r} ({cond(r)}) at {r['times'][i]:.2f} s, P {r['p'][i]:.3f}")
