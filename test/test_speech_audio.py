@@ -6,6 +6,7 @@ import pytest
 
 from vla_ros.speech.audio import (
     MicrophoneSource,
+    StreamResampler,
     float_to_int16,
     int16_to_float,
     pcm_chunk,
@@ -82,3 +83,17 @@ def test_pcm_chunk_interleaved_stereo_is_averaged():
 def test_microphone_with_unknown_device_says_so():
     with pytest.raises(RuntimeError, match="no audio input device 'no-such-device'"):
         MicrophoneSource(device="no-such-device").open()
+
+
+@pytest.mark.parametrize("src", [8000, 22050, 48000])
+def test_stream_resampler_matches_resampling_the_whole_stream(src):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(src) * 3000).astype(np.int16)
+    stream, out, i = StreamResampler(src, 16000), [], 0
+    while i < x.size:  # chunks of random size, as a microphone driver delivers them
+        n = int(rng.integers(50, 3000))
+        out.append(stream.feed(x[i:i + n]))
+        i += n
+    y = np.concatenate(out)
+    whole = resample(x, src, 16000)
+    assert whole.size - 40 < y.size <= whole.size and np.array_equal(y, whole[:y.size])

@@ -44,8 +44,8 @@ from std_srvs.srv import SetBool
 
 from vla_ros.nodes.node_runtime import ModelNode, json_string, run_node
 from vla_ros.nodes.ros_params import declare_params, param, require_topic
-from vla_ros.paths import models_dir
 from vla_ros.rejections import RejectedInput
+from vla_ros.speech.audio import StreamResampler
 from vla_ros.speech.config import RecognizerConfig
 from vla_ros.speech.confirmation import Confirmation, ask_first
 from vla_ros.speech.result import NOT_UNDERSTOOD, SpeechResult
@@ -61,44 +61,6 @@ if TYPE_CHECKING:
 
 RECOGNIZER = RecognizerConfig()  # the recogniser's defaults are the parameters' defaults (config.py says why)
 STOP_ALREADY_SPOTTED = "stop already spotted"  # status event: a grammar stop the stop spotter had published already
-
-
-class StreamResampler:
-    """`audio.resample` for a stream of chunks: the same output as resampling the whole stream at once, except the
-    last few samples (each output waits for the input its kernel reaches, ~1 ms), with no seams between chunks.
-
-    It keeps the input a next output still needs, from a multiple of the reduced `down` factor, so that a
-    resampled buffer's outputs fall on the stream's own output grid and kernel phases."""
-
-    def __init__(self, src_rate: int, dst_rate: int, half_width: int = 16):
-        from math import ceil, gcd
-
-        g = gcd(src_rate, dst_rate)
-        self.src_rate, self.dst_rate, self.half_width = src_rate, dst_rate, half_width
-        self.up, self.down = dst_rate // g, src_rate // g
-        self.reach = int(ceil(half_width / (0.9 * min(1.0, self.up / self.down))))  # as audio.resample
-        self.buffer = np.zeros(0, np.int16)  # input from sample `start` on
-        self.start = 0
-        self.done = 0  # outputs handed out
-
-    def feed(self, chunk: np.ndarray) -> np.ndarray:
-        from vla_ros.speech.audio import resample
-
-        self.buffer = np.concatenate([self.buffer, np.asarray(chunk, dtype=np.int16)])
-        total = self.start + self.buffer.size
-        # Output n reads input up to n * down // up + reach: those with all of it here are final.
-        ready = max(0, -(-(total - self.reach) * self.up // self.down))
-        if ready <= self.done:
-            return np.zeros(0, np.int16)
-        first = self.start // self.down * self.up  # the buffer's first output, in stream outputs
-        out = resample(self.buffer, self.src_rate, self.dst_rate, self.half_width)[self.done - first:ready - first]
-        self.done = ready
-        # Keep from the first input the next output reads (its base minus reach - 1), rounded down to a multiple of
-        # `down`.
-        keep = max(0, (ready * self.down // self.up - self.reach + 1) // self.down * self.down)
-        if keep > self.start:
-            self.buffer, self.start = self.buffer[keep - self.start:], keep
-        return out
 
 
 @dataclass
@@ -246,14 +208,9 @@ class SpeechNode(ModelNode):
         """The stop spotter the parameters ask for (None: off); a clear error when its model is not there."""
         if not self.p.stop_spotter:
             return None
-        from vla_ros.speech.stop_spotter import StopSpotter
+        from vla_ros.speech.stop_spotter import DEFAULT_MODEL_DIR, StopSpotter
 
-        model = Path(self.p.stop_spotter_model or models_dir() / "speech" / "stop_spotter")
-        missing = [name for name in ("config.json", "weights.pt") if not (model / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"stop_spotter_model {str(model)!r} has no {' or '.join(missing)}: give a stop "
-                                    "spotter directory (python -m vla_ros.speech.stop_spotter_train --out DIR), '' for "
-                                    "the shipped one, or set stop_spotter: false")
+        model = Path(self.p.stop_spotter_model) if self.p.stop_spotter_model else DEFAULT_MODEL_DIR
         if self.p.backend == "pocketsphinx":
             import torch
 
@@ -261,7 +218,11 @@ class SpeechNode(ModelNode):
             # use, and the stop waits for them (the whisper backend shares this process's torch: it keeps them).
             torch.set_num_threads(1)
         threshold = self.p.stop_spotter_threshold
-        spotter = StopSpotter.load(model, **({"threshold": threshold} if threshold >= 0.0 else {}))
+        try:
+            spotter = StopSpotter.load(model, **({"threshold": threshold} if threshold >= 0.0 else {}))
+        except FileNotFoundError as exc:  # the library names the missing file; say what the parameters can do
+            raise FileNotFoundError(f"{exc}; or stop_spotter_model '' for the shipped one, or stop_spotter: false") \
+                from exc
         self.get_logger().info(f"stop spotter {model}: threshold {spotter.cfg.threshold}, "
                                f"{spotter.cfg.consecutive} looks in a row")
         return spotter

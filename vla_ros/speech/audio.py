@@ -79,6 +79,15 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> None:
         w.writeframes(np.asarray(audio, dtype="<i2").tobytes())
 
 
+def _resample_geometry(src_rate: int, dst_rate: int, half_width: int) -> tuple[int, int, float, int]:
+    """`resample`'s reduced ratio up/down, its cutoff (a fraction of the input Nyquist frequency) and its reach
+    (input samples each side that the kernel touches); `StreamResampler` keeps exactly that much input."""
+    g = gcd(src_rate, dst_rate)
+    up, down = dst_rate // g, src_rate // g
+    cutoff = 0.9 * min(1.0, up / down)
+    return up, down, cutoff, int(np.ceil(half_width / cutoff))
+
+
 def resample(audio: np.ndarray, src_rate: int, dst_rate: int = RECOGNIZER_RATE, half_width: int = 16) -> np.ndarray:
     """int16 or float audio at `src_rate` -> same dtype at `dst_rate`.
 
@@ -89,10 +98,7 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int = RECOGNIZER_RATE, 
     """
     if src_rate == dst_rate or audio.size == 0:
         return audio
-    g = gcd(src_rate, dst_rate)
-    up, down = dst_rate // g, src_rate // g
-    cutoff = 0.9 * min(1.0, up / down)  # as a fraction of the input Nyquist frequency
-    reach = int(np.ceil(half_width / cutoff))  # input samples each side that the kernel touches
+    up, down, cutoff, reach = _resample_geometry(src_rate, dst_rate, half_width)
     taps = np.arange(-reach + 1, reach + 1)
     phase_offsets = (np.arange(up) * down % up) / up  # fractional input position of each phase
     dist = phase_offsets[:, None] - taps[None, :]
@@ -108,6 +114,39 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int = RECOGNIZER_RATE, 
     if np.issubdtype(audio.dtype, np.integer):
         return np.clip(out.round(), -32768, 32767).astype(audio.dtype)
     return out.astype(audio.dtype)
+
+
+class StreamResampler:
+    """`resample` for a stream of chunks: the same output as resampling the whole stream at once, except the
+    last few samples (each output waits for the input its kernel reaches, ~1 ms), with no seams between chunks.
+
+    It keeps the input a next output still needs, from a multiple of the reduced `down` factor, so that a
+    resampled buffer's outputs fall on the stream's own output grid and kernel phases."""
+
+    def __init__(self, src_rate: int, dst_rate: int, half_width: int = 16) -> None:
+        self.src_rate, self.dst_rate, self.half_width = src_rate, dst_rate, half_width
+        self.up, self.down, _, self.reach = _resample_geometry(src_rate, dst_rate, half_width)
+        self.buffer = np.zeros(0, np.int16)  # input from sample `start` on
+        self.start = 0
+        self.done = 0  # outputs handed out
+
+    def feed(self, chunk: np.ndarray) -> np.ndarray:
+        """The resampled output that `chunk` completes (possibly empty)."""
+        self.buffer = np.concatenate([self.buffer, np.asarray(chunk, dtype=np.int16)])
+        total = self.start + self.buffer.size
+        # Output n reads input up to n * down // up + reach: those with all of it here are final.
+        ready = max(0, -(-(total - self.reach) * self.up // self.down))
+        if ready <= self.done:
+            return np.zeros(0, np.int16)
+        first = self.start // self.down * self.up  # the buffer's first output, in stream outputs
+        out = resample(self.buffer, self.src_rate, self.dst_rate, self.half_width)[self.done - first:ready - first]
+        self.done = ready
+        # Keep from the first input the next output reads (its base minus reach - 1), rounded down to a multiple of
+        # `down`.
+        keep = max(0, (ready * self.down // self.up - self.reach + 1) // self.down * self.down)
+        if keep > self.start:
+            self.buffer, self.start = self.buffer[keep - self.start:], keep
+        return out
 
 
 def _kaiser(u: np.ndarray, beta: float) -> np.ndarray:

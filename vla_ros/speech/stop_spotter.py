@@ -212,7 +212,7 @@ class StopSpotter:
         for path in (config_path, weights_path):
             if not path.is_file():
                 raise FileNotFoundError(f"stop spotter: {path} is missing (train one with "
-                                        "`python -m vla_ros.speech.stop_spotter_train --out {model_dir}`)")
+                                        f"`python -m vla_ros.speech.stop_spotter_train --out {model_dir}`)")
         meta = json.loads(config_path.read_text())
         cfg = replace(StopSpotterConfig.from_dict(meta["config"]), **overrides)
         net = build_net(cfg)
