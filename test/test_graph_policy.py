@@ -19,7 +19,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_ros.nodes.node_runtime import LATCHED_QOS
 from vla_ros.paths import models_dir
-from vla_ros.process_graph import spin_until, start_policy_graph
+from vla_ros.process_graph import json_collector, spin_until, start_policy_graph
 from vla_ros.topics import TOPICS
 
 pytestmark = [pytest.mark.graph, pytest.mark.skipif(not (models_dir() / "policy" / "policy.pt").is_file(),
@@ -55,8 +55,7 @@ def graph(tmp_path_factory):
     node.create_subscription(JointState, TOPICS.joint_states, got["joints"].append, 10)
     node.create_subscription(JointTrajectory, TOPICS.joint_trajectory,
                              lambda m: got["actions"].append((time.monotonic(), m)), 50)
-    node.create_subscription(String, TOPICS.policy_status,
-                             lambda m: got["status"].append((time.monotonic(), json.loads(m.data))), 100)
+    node.create_subscription(String, TOPICS.policy_status, json_collector(got["status"]), 100)
     node.create_subscription(String, TOPICS.grounding_status, lambda m: got["grounding"].append(json.loads(m.data)), 50)
     node.create_subscription(String, TOPICS.sim_instruction, got["instruction"].append, LATCHED_QOS)
     command = node.create_publisher(String, TOPICS.command, 10)

@@ -13,7 +13,7 @@ from std_msgs.msg import Int16MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_ros.paths import models_dir
-from vla_ros.process_graph import spin_until, start_node, start_policy_graph
+from vla_ros.process_graph import json_collector, spin_until, start_node, start_policy_graph
 from vla_ros.speech.audio import resample
 from vla_ros.speech.synth import pad_silence, synthesize
 from vla_ros.topics import TOPICS
@@ -40,8 +40,7 @@ def test_a_spoken_stop_halts_the_arm(tmp_path):
     node.create_subscription(JointState, TOPICS.joint_states, got["joints"].append, 10)
     node.create_subscription(JointTrajectory, TOPICS.joint_trajectory,
                              lambda m: got["actions"].append((time.monotonic(), m)), 50)
-    node.create_subscription(String, TOPICS.policy_status,
-                             lambda m: got["status"].append((time.monotonic(), json.loads(m.data))), 100)
+    node.create_subscription(String, TOPICS.policy_status, json_collector(got["status"]), 100)
     node.create_subscription(String, TOPICS.speech_status, lambda m: got["speech"].append(json.loads(m.data)), 10)
     node.create_subscription(String, TOPICS.command, lambda m: got["commands"].append((time.monotonic(), m.data)), 10)
     command = node.create_publisher(String, TOPICS.command, 10)
