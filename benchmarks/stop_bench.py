@@ -95,8 +95,7 @@ def run(model: str, quick: bool, dump: str = "", overrides: dict | None = None, 
     spotter = StopSpotter.load(model, **(overrides or {}))
     cfg = spotter.cfg
     espeak = Espeak()
-    forms = stop_forms() if data == DATA else [
-        x.strip() for x in (data / "stop_forms.txt").read_text().splitlines() if x.strip() and not x.startswith("#")]
+    forms = stop_forms(data / "stop_forms.txt")
     voices, speeds = lists["stop_voices"], lists["stop_speeds_wpm"]
     snrs = lists["stop_snrs_db"]
     if quick:

@@ -162,9 +162,10 @@ def without_benchmark(texts: list[str]) -> list[str]:
     return [t for t in texts if _words(t) not in bench]
 
 
-def stop_forms() -> list[str]:
-    """The stop benchmark's forms (benchmarks/stop_data/stop_forms.txt)."""
-    lines = (STOP_DATA / "stop_forms.txt").read_text().splitlines()
+def stop_forms(path: Path | None = None) -> list[str]:
+    """Stop forms, one a line, '#' comments skipped: the stop benchmark's (benchmarks/stop_data/stop_forms.txt) or
+    those of `path`."""
+    lines = (path or STOP_DATA / "stop_forms.txt").read_text().splitlines()
     return [x.strip() for x in lines if x.strip() and not x.startswith("#")]
 
 
