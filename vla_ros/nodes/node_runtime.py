@@ -100,17 +100,31 @@ def json_string(payload: dict[str, Any]) -> String:
     return String(data=json.dumps(payload, sort_keys=True))
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Interrupts:
+    """SIGINT/SIGTERM handling. While spinning, a signal only sets `requested`, and the spin loop exits between
+    callbacks: an exception raised inside a callback can land in a C call (an EGL render, say), where ctypes turns it
+    into an ArgumentError that escapes as a crash. Before spinning (model loading) or on a second signal it raises
+    KeyboardInterrupt at once, so a node stuck in a long call still exits."""
+
+    def __init__(self) -> None:
+        self.spinning = False
+        self.requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.spinning and not self.requested:
+            self.requested = True
+            return
+        raise KeyboardInterrupt
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Entry point body: init, build the node (parameter errors exit 2 with the message), spin, shut down."""
     # Our own SIGINT/SIGTERM handling: rclpy's would invalidate the context while a callback may still be
-    # publishing; raising KeyboardInterrupt in the main thread unwinds spin first, then we shut down.
+    # publishing; the spin loop ends between callbacks, then we shut down.
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts = _Interrupts()
+    signal.signal(signal.SIGINT, interrupts)
+    signal.signal(signal.SIGTERM, interrupts)
     node: Node | None = None
     try:
         try:
@@ -122,11 +136,13 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             node.autostart()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():  # a bounded wait, so our signal handler runs even when no callback is due
+        interrupts.spinning = True
+        while rclpy.ok() and not interrupts.requested:  # a bounded wait, so a signal is seen even when idle
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        interrupts.spinning = False
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
