@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from vla_ros.policy.timing import TimingRange
+
 
 @dataclass(frozen=True)
 class VLAConfig:
@@ -65,6 +67,10 @@ class TrainConfig:
     eval_episodes_per_verb: int = 30
     checkpoint_every_steps: int = 25_000
     max_episode_steps: int = 150
+    # the node graph's timing in the PPO and validation envs, drawn per episode (vla_ros/policy/timing.py); the
+    # demonstrations keep the library loop's timing: the expert sees the present, so it cannot show acting late
+    fix_latency_steps: tuple[int, int] = (1, 3)
+    action_delay_steps: tuple[int, int] = (0, 2)
     torch_threads: int = 1
     model: VLAConfig = field(default_factory=lambda: VLAConfig(share_extractor=False))
 
@@ -76,6 +82,10 @@ class TrainConfig:
             raise ValueError("dart_fraction must be in [0, 1] and dart_noise >= 0")
         if not 0.0 < self.bc_decay <= 1.0:
             raise ValueError("bc_decay must be in (0, 1]")
+        self.timing().validate()
+
+    def timing(self) -> TimingRange:
+        return TimingRange(tuple(self.fix_latency_steps), tuple(self.action_delay_steps))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -38,6 +38,7 @@ def _worker(job: dict) -> tuple[list[dict], list]:
     from vla_ros.policy.perception import PerceptionModelParams
     from vla_ros.policy.policy_env import PolicyEnv
     from vla_ros.policy.rollout import expert_act_fn, policy_act_fn, random_act_fn, run_episode, verb_commands
+    from vla_ros.policy.timing import TimingRange
 
     perception = PerceptionModelParams()
     act = None
@@ -47,8 +48,12 @@ def _worker(job: dict) -> tuple[list[dict], list]:
         policy, contract = load_checkpoint(Path(job["checkpoint"]), expected=robot_contract())
         perception = PerceptionModelParams.from_json(contract.perception_model)
         act = policy_act_fn(policy)
+    timing = None
+    if job.get("timing"):
+        timing = TimingRange(*(tuple(r) for r in job["timing"]))
     env = PolicyEnv(job["grounder"], perception, min_objects=job["min_objects"], max_objects=job["max_objects"],
-                    max_episode_steps=job["max_steps"], image_size=job["image_size"], ablate=job.get("ablate", ""))
+                    max_episode_steps=job["max_steps"], image_size=job["image_size"], ablate=job.get("ablate", ""),
+                    timing=timing)
     if job["policy"] == "expert":
         act = expert_act_fn(env)
     elif job["policy"] == "random":
@@ -103,13 +108,14 @@ def outcome_frame(last: np.ndarray, o: EpisodeOutcome) -> np.ndarray:
 
 def evaluate(policy: str, checkpoint: str | None, seeds: list[int], verbs: list[str], grounder: str, min_objects: int,
              max_objects: int, workers: int = 2, video_frames: int = 0, max_steps: int = 150,
-             image_size: int = 224, ablate: str = "") -> dict:
-    """Run every verb on every seed over `workers` processes; per-verb scores, every episode and video frames."""
+             image_size: int = 224, ablate: str = "", timing: tuple | None = None) -> dict:
+    """Run every verb on every seed over `workers` processes; per-verb scores, every episode and video frames.
+    `timing` ((fix latency lo, hi), (action delay lo, hi)) in control steps; None: the library loop's own."""
     episodes = [(v, s) for s in seeds for v in verbs]
     chunks = [episodes[i::workers] for i in range(workers)]
     jobs = [{"policy": policy, "checkpoint": checkpoint, "grounder": grounder, "min_objects": min_objects,
              "max_objects": max_objects, "max_steps": max_steps, "image_size": image_size, "episodes": c,
-             "worker": i, "ablate": ablate, "video_frames": video_frames if i == 0 else 0}
+             "worker": i, "ablate": ablate, "timing": timing, "video_frames": video_frames if i == 0 else 0}
             for i, c in enumerate(chunks) if c]
     t0 = time.monotonic()
     if len(jobs) == 1:
@@ -146,14 +152,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--video", type=Path, default=None, help="MP4 of the first episodes (camera view + overlay)")
     ap.add_argument("--video-frames", type=int, default=600)
+    ap.add_argument("--fix-latency-steps", default="", help="N or LO:HI control steps per episode (default: the "
+                    "perception model's); with --action-delay-steps, the node graph's timing (timing.py)")
+    ap.add_argument("--action-delay-steps", default="0", help="N or LO:HI control steps per episode")
     args = ap.parse_args(argv)
     from vla_ros.paths import models_dir
     from vla_ros.vocabulary import load_vocabulary
 
     checkpoint = args.checkpoint or str(models_dir() / "policy") if args.policy == "checkpoint" else None
     verbs = [v for v in args.verbs.split(",") if v] or list(load_vocabulary().verb_names)
+    timing = None
+    if args.fix_latency_steps or args.action_delay_steps != "0":
+        from vla_ros.policy.timing import TimingRange
+
+        t = TimingRange.parse(args.fix_latency_steps or "1", args.action_delay_steps)
+        timing = (t.fix_latency_steps, t.action_delay_steps)
     result = evaluate(args.policy, checkpoint, args.seeds, verbs, args.grounder, args.min_objects, args.max_objects,
-                      args.workers, args.video_frames if args.video else 0, args.max_steps)
+                      args.workers, args.video_frames if args.video else 0, args.max_steps, timing=timing)
     frames = result.pop("frames")
     for verb, s in result["verbs"].items():
         print(f"{verb:>6}: {s['successes']}/{s['episodes']} = {s['success_rate']:.3f} "

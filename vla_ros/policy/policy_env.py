@@ -18,6 +18,7 @@ import numpy as np
 from vla_ros.policy.language import TextEncoder
 from vla_ros.policy.observation import ObservationLayout, Proprio, build_observation, command_ids
 from vla_ros.policy.perception import Fix, PerceptionModelParams, SimulatedGrounder, TargetTracker, UpdateSchedule
+from vla_ros.policy.timing import ActionDelay, TimingRange
 from vla_ros.vocabulary import Command
 
 TRAIN_SEEDS = (0, 900_000)
@@ -45,7 +46,8 @@ class PolicyEnv(gym.Env):
     def __init__(self, grounder: str = "model", perception: PerceptionModelParams | None = None,
                  text_encoder: TextEncoder | None = None, grounding_model: str = "", min_objects: int = 2,
                  max_objects: int = 4, max_episode_steps: int = 150, seed_range: tuple[int, int] = TRAIN_SEEDS,
-                 image_size: int = 224, noise_seed: int = 0, ablate: str = "") -> None:
+                 image_size: int = 224, noise_seed: int = 0, ablate: str = "",
+                 timing: TimingRange | None = None) -> None:
         from vla_sim.env import CONTROL_HZ, TabletopEnv
 
         if ablate not in ABLATIONS:
@@ -61,6 +63,10 @@ class PolicyEnv(gym.Env):
         self.text = text_encoder or TextEncoder(grounding_model)
         self.layout = ObservationLayout.for_vocabulary(self.vocab, self.text.dim)
         self.perception = perception or PerceptionModelParams()
+        self.timing = timing or TimingRange((self.perception.latency_steps,) * 2, (0, 0))
+        self.timing.validate()
+        self.action_delay = ActionDelay()
+        self.fix_latency_steps = self.perception.latency_steps
         self.seed_range = seed_range
         self._seed_rng = np.random.default_rng(noise_seed)
         self.tracker = TargetTracker()
@@ -81,10 +87,14 @@ class PolicyEnv(gym.Env):
         _, info = self.env.reset(seed=seed, options=options)
         # Perception noise is seeded by the scene seed too, so an evaluation episode is reproducible alone.
         self.sim_grounder.rng = np.random.default_rng(seed + 104_729)
+        self.fix_latency_steps, delay = self.timing.sample(np.random.default_rng(seed + 7_919))
+        self.action_delay.reset(delay)
         self.sim_grounder.reset()
+        self.sim_grounder.schedule.latency = self.fix_latency_steps
         self.tracker.reset()
         if self.real is not None:
             self.real.reset(info["instruction"])
+            self.real.schedule.latency = self.fix_latency_steps
         cmd = info["command"]
         self._ids = command_ids(self.vocab, Command(cmd["verb"], cmd["color"], cmd["shape"], cmd["direction"]))
         self._text = self.text.embed(info["instruction"])
@@ -100,7 +110,7 @@ class PolicyEnv(gym.Env):
         return self._obs(), self._with_episode(info)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        a = np.clip(np.asarray(action, dtype=np.float32).reshape(4), -1.0, 1.0)
+        a = self.action_delay(np.clip(np.asarray(action, dtype=np.float32).reshape(4), -1.0, 1.0))
         self._gripper_prev = self.env.gripper_opening()
         _, reward, terminated, truncated, info = self.env.step(env_action(a))
         self.tracker.advance(self.dt)

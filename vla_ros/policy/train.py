@@ -6,7 +6,8 @@ Stages (each skipped when its output exists, so an interrupted run continues whe
   2. behaviour cloning of the actor (MSE on the expert's action); std set to the clone's residual
                                                                      -> OUT/bc/ (a loadable checkpoint)
   3. critic warm-up: PPO updates with the actor frozen, so the first advantages are not noise
-  4. PPO (stable-baselines3, SubprocVecEnv over the cores), with a behaviour-cloning term after every
+  4. PPO (stable-baselines3, SubprocVecEnv over the cores) in envs with the node graph's timing (fix latency
+     and action delay drawn per episode, `timing.py`), with a behaviour-cloning term after every
      update whose weight decays geometrically (DAPG-style)          -> OUT/checkpoints/last.zip (resume),
                                                                         OUT/best/ (best validation success)
 Progress bar, TensorBoard in OUT/tb (return, success per verb, losses, entropy, KL, explained variance),
@@ -46,17 +47,18 @@ from vla_ros.policy.modeling_vla import (
 from vla_ros.policy.perception import PerceptionModelParams
 from vla_ros.policy.policy_env import TRAIN_SEEDS, VALIDATION_SEEDS, PolicyEnv
 from vla_ros.policy.rollout import policy_act_fn, run_episode, score, verb_commands
+from vla_ros.policy.timing import TimingRange
 
 DEFAULT_PERCEPTION = models_dir() / "policy" / "perception_model.json"
 
 
-def make_env(rank: int, seed: int, perception: dict, max_steps: int) -> Callable[[], PolicyEnv]:
+def make_env(rank: int, seed: int, perception: dict, max_steps: int, timing: TimingRange) -> Callable[[], PolicyEnv]:
     """The constructor of training env `rank` (with its own noise seed), in the form SB3's vector envs take."""
 
     def thunk() -> PolicyEnv:
         torch.set_num_threads(1)
         return PolicyEnv("model", PerceptionModelParams.from_json(perception), max_episode_steps=max_steps,
-                         seed_range=TRAIN_SEEDS, noise_seed=seed * 1000 + rank)
+                         seed_range=TRAIN_SEEDS, noise_seed=seed * 1000 + rank, timing=timing)
     return thunk
 
 
@@ -240,8 +242,15 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]
     for name in ("lr", "clip_range", "ent_coef", "bc_weight", "bc_decay", "dart_noise", "dart_fraction", "bc_lr",
                  "target_kl", "gamma"):
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    ap.add_argument("--fix-latency-steps", default="{}:{}".format(*d.fix_latency_steps),
+                    help="range LO:HI (or N) of grounder-fix latency, control steps, per PPO episode")
+    ap.add_argument("--action-delay-steps", default="{}:{}".format(*d.action_delay_steps),
+                    help="range LO:HI (or N) of action delay, control steps, per PPO episode")
     args = ap.parse_args(argv)
-    cfg = replace(d, **{k: getattr(args, k) for k in d.as_dict() if k not in ("model",) and hasattr(args, k)},
+    timing = TimingRange.parse(args.fix_latency_steps, args.action_delay_steps)
+    cfg = replace(d, **{k: getattr(args, k) for k in d.as_dict()
+                        if k not in ("model", "fix_latency_steps", "action_delay_steps") and hasattr(args, k)},
+                  fix_latency_steps=timing.fix_latency_steps, action_delay_steps=timing.action_delay_steps,
                   model=replace(d.model, log_std_init=args.log_std_init))
     cfg.validate()
     return cfg, args
@@ -258,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m vla_ros.policy.train " + " ".join(shlex.quote(a) for a in given)
     (out / "command.txt").write_text(command + "\n")
     perception = PerceptionModelParams.load(args.perception)
-    eval_env = PolicyEnv("model", perception, max_episode_steps=cfg.max_episode_steps, seed_range=VALIDATION_SEEDS)
+    eval_env = PolicyEnv("model", perception, max_episode_steps=cfg.max_episode_steps, seed_range=VALIDATION_SEEDS,
+                         timing=cfg.timing())
     layout, vocab = eval_env.layout, eval_env.vocab
     timings: dict[str, float] = {}
     meta_path = out / "meta.json"
@@ -288,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kwargs = policy_kwargs(layout, cfg.model)
     venv_cls = SubprocVecEnv if cfg.n_envs > 1 else DummyVecEnv
-    venv = VecMonitor(venv_cls([make_env(i, cfg.seed, perception.to_json(), cfg.max_episode_steps)
+    venv = VecMonitor(venv_cls([make_env(i, cfg.seed, perception.to_json(), cfg.max_episode_steps, cfg.timing())
                                 for i in range(cfg.n_envs)]))
     last = out / "checkpoints" / "last.zip"
     ppo_args = dict(learning_rate=cfg.lr, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
