@@ -122,6 +122,7 @@ def test_a_command_moves_the_arm_towards_the_object(graph):
     assert np.abs(np.array(got["joints"][-1].position[:7]) - q0).max() > 0.05, "the joints moved"
     status = _last_status(got)
     assert status["verb"] == "touch" and status["state"] in ("acting", "done"), status
+    assert status["tick_phase"]["fixes"] > 0, "the grounder's fixes feed the tick's phase lock"
     base_target = np.asarray(next(s for _, s in reversed(got["status"]) if s.get("target"))["target"])
     assert np.linalg.norm(base_target - target) < 0.05, "the grounder's target, in the base frame, is the object"
 

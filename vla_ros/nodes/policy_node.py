@@ -46,6 +46,7 @@ from vla_ros.policy.controller import (
     Decision,
     quaternion_xyzw_to_matrix,
 )
+from vla_ros.policy.tick_phase import TickPhaseLock
 
 if TYPE_CHECKING:  # loaded in `configure`, after the node is up, so that a bad checkpoint is a reported error
     from vla_ros.policy.controller import PolicyController, TransformFn
@@ -106,6 +107,9 @@ class PolicyParams:
     camera_rotation: list = param([0.0], "static camera rotation, 9 values row-major (columns = optical x, y, z in "
                                          "base_frame); [0.0] = use camera_quaternion_xyzw")
     num_threads: int = param(1, "torch CPU threads for the policy and text encoder")
+    phase_lock: bool = param(True, "move the control tick's phase (not its rate) to just after the camera frames' "
+                                   "grounder fixes usually arrive, so a fix is acted on at once (tick_phase.py); "
+                                   "off where fixes come at no steady phase")
 
     def validate(self) -> None:
         for name in ("command_topic", "joint_states_topic", "target_topic", "grounding_status_topic", "status_topic",
@@ -153,6 +157,7 @@ class PolicyNode(ModelNode):
         self.p = declare_params(self, PolicyParams)
         self.controller: PolicyController | None = None
         self.handles: list[tuple[Callable[[Any], Any], Any]] = []  # (destroy function, subscription/service/timer)
+        self.phase: TickPhaseLock | None = None
         self.last_status_publish = 0.0
 
     # ---------------------------------------------------------------- lifecycle
@@ -240,8 +245,10 @@ class PolicyNode(ModelNode):
             (self.destroy_subscription, self.create_subscription(String, self.p.grounding_status_topic,
                                                                  self.on_grounding_status, 10)),
             (self.destroy_service, self.create_service(Trigger, "~/stop", self.on_stop)),
-            (self.destroy_timer, self.create_timer(period, self.on_tick)),
         ]
+        self.timer = self.create_timer(period, self.on_tick)
+        self.handles.append((self.destroy_timer, self.timer))
+        self.phase = TickPhaseLock(period) if self.p.phase_lock else None
         self.publish_status()
 
     def stop(self) -> None:
@@ -284,11 +291,19 @@ class PolicyNode(ModelNode):
         except ValueError as exc:
             self.controller.rejections.reject("grounding_status", RejectedInput("not JSON", str(exc)))
             return
-        self.controller.on_grounding_status(status, time.monotonic(), self.get_clock().now().nanoseconds * 1e-9)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.controller.on_grounding_status(status, time.monotonic(), now)
+        stamp = status.get("stamp") if isinstance(status, dict) else None
+        if self.phase is not None and isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            self.phase.observe(float(stamp), now)
 
     # ---------------------------------------------------------------- the tick
     def on_tick(self) -> None:
         t0 = time.monotonic()
+        if self.phase is not None:
+            period = self.phase.next_period(self.get_clock().now().nanoseconds * 1e-9)
+            if round(period * 1e9) != self.timer.timer_period_ns:
+                self.timer.timer_period_ns = round(period * 1e9)
         try:
             decision = self.controller.tick(t0)
         except Exception as exc:  # never crash with the arm moving: halt, say why, count it
@@ -329,7 +344,10 @@ class PolicyNode(ModelNode):
 
     def publish_status(self, now: float | None = None) -> None:
         self.last_status_publish = time.monotonic()
-        self.pub_status.publish(json_string(self.controller.status(now if now is not None else time.monotonic())))
+        status = self.controller.status(now if now is not None else time.monotonic())
+        if self.phase is not None:
+            status["tick_phase"] = self.phase.summary()
+        self.pub_status.publish(json_string(status))
 
 
 def main() -> int:
