@@ -268,6 +268,10 @@ def summarise(episodes: list[Episode], got: Samples, resources: dict, args, n_se
     frame_to_grounding = [t - s["stamp"] for t, s in got.grounding
                           if "stamp" in s and s.get("status") in ("found", "not_found") and within(t, got.acting)]
     model_s = [s["latency_s"] for t, s in got.grounding if "latency_s" in s and within(t, got.acting)]
+    # where the frame's time goes: render + transport to the grounding node, then the node's own work
+    frame_to_node = [s["received"] - s["stamp"] for t, s in got.grounding
+                     if "received" in s and "stamp" in s and within(t, got.acting)]
+    node_to_status = [t - s["received"] for t, s in got.grounding if "received" in s and within(t, got.acting)]
     # frame -> action: the first action after each target
     actions = np.asarray(got.actions)
     frame_to_action, target_to_action = [], []
@@ -298,6 +302,8 @@ def summarise(episodes: list[Episode], got: Samples, resources: dict, args, n_se
         "time_to_success_s": percentiles(times, scale=1.0),
         "latency_ms": {
             "frame_to_grounding_status": percentiles(frame_to_grounding),
+            "frame_to_grounding_node": percentiles(frame_to_node),
+            "grounding_node_to_status": percentiles(node_to_status),
             "grounding_model_call": percentiles(model_s),
             "frame_to_action": percentiles(frame_to_action),
             "target_to_action": percentiles(target_to_action),
@@ -308,6 +314,7 @@ def summarise(episodes: list[Episode], got: Samples, resources: dict, args, n_se
             "action_interval_std_ms": round(float(gaps_arr.std() * 1e3), 2) if gaps else None,
             "policy_tick_compute_ms": last_policy.get("tick_ms"), "policy_ticks": last_policy.get("ticks"),
             "policy_overruns": last_policy.get("overruns"),
+            "tick_phase": next((s["tick_phase"] for _, s in reversed(got.policy) if "tick_phase" in s), None),
         },
         "resources": resources,
         "episodes": [asdict(e) for e in episodes],
@@ -380,16 +387,21 @@ def markdown(r: dict) -> str:
     t = r["time_to_success_s"]
     lines += ["", "| latency | p50 | p99 | max | n |", "| --- | ---: | ---: | ---: | ---: |",
               row("camera frame stamp -> grounding status received", lat["frame_to_grounding_status"]),
+              row("- frame stamp -> frame at the grounding node (render, DDS)", lat.get("frame_to_grounding_node", {})),
+              row("- frame at the grounding node -> status received (node's work, DDS)",
+                  lat.get("grounding_node_to_status", {})),
               row("grounding model call (node's own)", lat["grounding_model_call"]),
               row("camera frame stamp -> first action after that frame's target", lat["frame_to_action"]),
-              row("target received -> first action (<= 1 tick by design)", lat["target_to_action"]),
+              row("target received -> first action (<= 1 tick by design; the phase lock aims at ~0)",
+                  lat["target_to_action"]),
               row("action interval while acting (20 Hz = 50 ms)", loop["action_interval_ms"]),
               row("abs(action interval - 50 ms): jitter", loop["action_interval_abs_error_ms"]),
               row("command -> sim success", t, "s")]
     tick = loop.get("policy_tick_compute_ms") or {}
     lines += ["", f"Policy node tick compute (its status, last 100 ticks): mean {tick.get('mean', '-')} ms, max since "
                   f"start {tick.get('max', '-')} ms; {loop.get('policy_overruns')} overruns in "
-                  f"{loop.get('policy_ticks')} ticks; action interval std {loop.get('action_interval_std_ms')} ms.", "",
+                  f"{loop.get('policy_ticks')} ticks; action interval std {loop.get('action_interval_std_ms')} ms; "
+                  f"tick phase lock (policy_node `phase_lock`): {json.dumps(loop.get('tick_phase'))}.", "",
               "| node | CPU (% of one core) | RSS start | RSS end | RSS peak |", "| --- | ---: | ---: | ---: | ---: |"]
     for name, m in r["resources"].items():
         lines.append(f"| {name} | {m['cpu_percent_of_one_core']:g} | {m['rss_mb_start']:.0f} MB | "

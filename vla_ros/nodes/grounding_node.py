@@ -224,6 +224,7 @@ class GroundingNode(ModelNode):
     def on_image(self, msg: Image) -> None:
         if self.command is None:
             return
+        received = self.get_clock().now().nanoseconds * 1e-9
         try:
             self.check_size(msg)
             rgb = to_rgb8(msg)
@@ -241,7 +242,7 @@ class GroundingNode(ModelNode):
             self.publish_status({"status": "waiting", "reason": f"grounding failed: {exc}", "command": self.command})
             return
         self.frames += 1
-        self.publish_result(msg, rgb, result)
+        self.publish_result(msg, rgb, result, received)
 
     def depth_for(self, image: Image) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None]:
         """Depth and intrinsics only when both exist and the depth frame matches the colour frame in time."""
@@ -269,8 +270,9 @@ class GroundingNode(ModelNode):
             raise RejectedInput("image too large", f"{msg.width}x{msg.height} > max_image_size {self.p.max_image_size}")
 
     # ---------------------------------------------------------------- outputs
-    def publish_result(self, image: Image, rgb: np.ndarray, result: GroundingResult) -> None:
-        """What a controller waits for (target, status) goes out first; pictures for people after."""
+    def publish_result(self, image: Image, rgb: np.ndarray, result: GroundingResult, received: float) -> None:
+        """What a controller waits for (target, status) goes out first; pictures for people after. `received`
+        (when the frame reached this node, ROS clock) lets a reader split the frame's latency at the node."""
         header = image.header
         pt = None
         if result.point_camera is not None:
@@ -278,7 +280,7 @@ class GroundingNode(ModelNode):
             pt.point.x, pt.point.y, pt.point.z = (float(v) for v in result.point_camera)
             self.pub_target.publish(pt)
         status = result.summary()
-        status.update(command=self.command, frame_id=header.frame_id, stamp=_seconds(header.stamp),
+        status.update(command=self.command, frame_id=header.frame_id, stamp=_seconds(header.stamp), received=received,
                       image_wh=[int(rgb.shape[1]), int(rgb.shape[0])],  # what bbox and pixel are relative to
                       frames=self.frames, rejected_inputs=self.rejections.as_dict())
         self.publish_status(status)
