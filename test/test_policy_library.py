@@ -176,7 +176,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path):
               "--n-envs", "1"]
     assert train.main(common + ["--total-steps", "768"]) == 0
     for f in ("demos.npz", "bc/policy.pt", "best/contract.json", "final/policy.pt", "checkpoints/last.zip",
-              "eval.csv", "success.png"):
+              "eval.csv", "success.png", "snapshots/00000512/policy.pt"):
         assert (out / f).is_file(), f
     assert list((out / "tb").rglob("events.out.tfevents.*"))
     assert train.main(common + ["--total-steps", "1280", "--resume"]) == 0

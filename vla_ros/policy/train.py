@@ -9,7 +9,8 @@ Stages (each skipped when its output exists, so an interrupted run continues whe
   4. PPO (stable-baselines3, SubprocVecEnv over the cores) in envs with the node graph's timing (fix latency
      and action delay drawn per episode, `timing.py`), with a behaviour-cloning term after every
      update whose weight decays geometrically (DAPG-style)          -> OUT/checkpoints/last.zip (resume),
-                                                                        OUT/best/ (best validation success)
+                                                                        OUT/best/ (best validation success),
+                                                                        OUT/snapshots/STEPS/ (each validated one)
 Progress bar, TensorBoard in OUT/tb (return, success per verb, losses, entropy, KL, explained variance),
 validation on seeds 900,000-999,999 every --eval-every steps (OUT/eval.csv and OUT/success.png).
 `--from-scratch` skips 1-3 and the BC term (the benchmark's "PPO from scratch" baseline).
@@ -179,10 +180,12 @@ class TrainingMonitor(BaseCallback):
         print(f"[train] validation at {n} steps, {row['wall_s']} s: " +
               ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k not in ("steps", "wall_s")), flush=True)
         plot_success(path, self.out / "success.png")
+        record = self.contract_fn({"steps": n, "wall_s": row["wall_s"], "validation": row})
+        # every validated checkpoint stays loadable, so a later, larger validation can choose among them
+        save_checkpoint(self.model.policy, record, self.out / "snapshots" / f"{n:08d}")
         if row["all"] > self.best:
             self.best = row["all"]
-            save_checkpoint(self.model.policy, self.contract_fn({"steps": n, "wall_s": row["wall_s"],
-                                                                 "validation": row}), self.out / "best")
+            save_checkpoint(self.model.policy, record, self.out / "best")
         self.last_eval = n
         self.checkpoint()
 
