@@ -106,9 +106,33 @@ def false_commands(rows: list[dict], sentences: int) -> dict:
     return out
 
 
-def run(quick: bool, config: RecognizerConfig, whisper_model: str = "", confirm_always: bool = False) -> dict:
-    """Decode every case with one recogniser: pocketsphinx set by `config`, or Whisper alone from `whisper_model`."""
+def spotter_figures(rows: list[dict]) -> dict:
+    """What the speech node's stop spotter changes: an utterance in which it fires becomes a stop (the node publishes
+    "stop" and drops the rest), so a command it fires on is lost and other speech it fires on is a false stop."""
+    cmd = [r for r in rows if r["expected"] not in (None, "stop")]  # moving commands; a stop it fires on is obeyed
+    other = [r for r in rows if r["expected"] is None]
+    return {"commands": len(cmd),
+            "carried_out": sum(carried_out(r) and not r["spotted"] for r in cmd),
+            "lost_to_a_false_stop": sum(r["spotted"] for r in cmd),
+            "other_speech": len(other), "false_stops": sum(r["spotted"] for r in other),
+            "examples": [said_as(r) for r in cmd + other if r["spotted"]]}
+
+
+def run(quick: bool, config: RecognizerConfig, whisper_model: str = "", confirm_always: bool = False,
+        stop_spotter: str | None = None) -> dict:
+    """Decode every case with one recogniser: pocketsphinx set by `config`, or Whisper alone from `whisper_model`;
+    with `stop_spotter` (a model directory, '' = shipped) its decisions on the same audio too."""
     vocab = load_vocabulary()
+    spotter = None
+    if stop_spotter is not None:
+        from vla_ros.speech.audio import resample
+        from vla_ros.speech.stop_spotter import DEFAULT_MODEL_DIR, StopSpotter
+
+        spotter = StopSpotter.load(stop_spotter or DEFAULT_MODEL_DIR)
+
+        def spotted(audio: np.ndarray, rate: int) -> bool:
+            pcm = resample(audio, rate, spotter.cfg.sample_rate) if rate != spotter.cfg.sample_rate else audio
+            return bool(spotter.detect(pcm))
     recognizer = make_recognizer("whisper" if whisper_model else "pocketsphinx", whisper_model, vocab, config)
     cases, voices, speeds = make_cases(vocab, quick)
     # Only the Whisper check leaves a command unsure; confirm_always asks before every moving command.
@@ -122,14 +146,20 @@ def run(quick: bool, config: RecognizerConfig, whisper_model: str = "", confirm_
             if confirm_always:
                 result = ask_first(result, vocab.yes_words[0])
             rows.append({**case.__dict__, **result.as_dict(),
-                         **(next_turn(recognizer, vocab, case, audio, rate, result, yes_noise) if asks else {})})
+                         **(next_turn(recognizer, vocab, case, audio, rate, result, yes_noise) if asks else {}),
+                         **({"spotted": spotted(audio, rate)} if spotter is not None else {})})
         return rows
 
     rows = decode(cases, "speech")
     summary = summarise(rows, quick, (config.min_confidence, config.min_stop_confidence), voices, speeds)
+    if spotter is not None:
+        summary["stop_spotter"] = {"model": str(stop_spotter or "shipped"), "threshold": spotter.cfg.threshold,
+                                   "consecutive": spotter.cfg.consecutive, **spotter_figures(rows)}
     for name, sentences in HELD_OUT_SETS.items():
         held_rows = decode(held_out_cases(vocab, voices, speeds, sentences), name)
         summary[name] = {**false_commands(held_rows, len(sentences)), "rows": [compact_row(r) for r in held_rows]}
+        if spotter is not None:
+            summary[name]["stop_spotter"] = spotter_figures(held_rows)
     if whisper_model:
         summary["backend"] = f"whisper ({recognizer.runtime}): {whisper_model}"
         return summary
@@ -213,6 +243,25 @@ def asked(o: dict) -> str:
             f"{o['false_yes']} heard as \"yes\" had one been open")
 
 
+def spotter_rows(s: dict) -> list[str]:
+    """The table rows with the stop spotter beside the recogniser, as the speech node runs by default."""
+    sp = s.get("stop_spotter")
+    if not sp:
+        return []
+    rows = [f"| with the stop spotter (threshold {sp['threshold']}, {sp['consecutive']} looks): moving commands "
+            "carried out | "
+            f"{sp['carried_out'] / max(sp['commands'], 1):.1%} ({sp['carried_out']} / {sp['commands']}; "
+            f"{sp['lost_to_a_false_stop']} lost to a false stop) | >= 97% |",
+            f"| with the stop spotter: false stops on the calibration out-of-grammar speech | "
+            f"{sp['false_stops']} / {sp['other_speech']} (false moving commands unchanged: the spotter only stops) | |"]
+    for name, label in HELD_OUT_LABELS.items():
+        f = s.get(name, {}).get("stop_spotter")
+        if f:
+            rows.append(f"| with the stop spotter: false stops on {label.split(' (')[0]} out-of-grammar speech | "
+                        f"{f['false_stops']} / {f['other_speech']} | |")
+    return rows
+
+
 def markdown(s: dict) -> str:
     """The report a reader sees (results/speech[...].md)."""
     c, o, lat = s["commands"], s["out_of_grammar"], s["latency_s"]
@@ -242,6 +291,7 @@ def markdown(s: dict) -> str:
            f"{c['confirmed']}) | >= 97% |"] if asks else []),
         false_row("out-of-grammar speech", o),
         *(false_row(f"{label} out-of-grammar speech", s[name]) for name, label in HELD_OUT_LABELS.items() if name in s),
+        *spotter_rows(s),
         f"| decode latency per utterance | mean {lat['mean'] * 1000:.0f} ms, p95 {lat['p95'] * 1000:.0f} ms, "
         f"max {lat['max'] * 1000:.0f} ms | |",
         f"| real-time factor (mean) | {s['rtf_mean']:.3f} | < 1 |", "",
@@ -296,6 +346,9 @@ def main() -> None:
     parser.add_argument("--min-whisper-stop-margin", type=float, default=defaults.min_whisper_stop_margin)
     parser.add_argument("--max-speech-beside-stop-s", type=float, default=defaults.max_speech_beside_stop_s,
                         help="a stop is said alone: drop a stop word with more other speech beside it (< 0: off)")
+    parser.add_argument("--stop-spotter", nargs="?", const="", default=None, metavar="DIR",
+                        help="also run the speech node's stop spotter (DIR, or the shipped one) on every utterance "
+                        "(results/speech[...].stop_spotter.{json,md})")
     parser.add_argument("--confirm-always", action="store_true", help="ask for a spoken 'yes' before every moving "
                         "command (results/speech[.whisper_check].confirm_always.{json,md})")
     args = parser.parse_args()
@@ -307,13 +360,15 @@ def main() -> None:
                               min_whisper_stop_margin=args.min_whisper_stop_margin,
                               max_speech_beside_stop_s=(args.max_speech_beside_stop_s
                                                         if args.max_speech_beside_stop_s >= 0 else None))
-    summary = run(args.quick, config, args.whisper_model, args.confirm_always)
+    summary = run(args.quick, config, args.whisper_model, args.confirm_always, args.stop_spotter)
     summary["wall_s"] = time.perf_counter() - start
     summary["command"] = "python benchmarks/speech_bench.py " + " ".join(sys.argv[1:])
     name = ("speech.whisper" if args.whisper_model else "speech" if not args.whisper_check
             else "speech.whisper_check_stops" if args.whisper_check_stops else "speech.whisper_check")
     if args.confirm_always:
         name += ".confirm_always"
+    if args.stop_spotter is not None:
+        name += ".stop_spotter"
     write_results(name, summary, markdown(summary))
     print(markdown(summary))
 
