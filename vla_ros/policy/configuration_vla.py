@@ -53,6 +53,9 @@ class TrainConfig:
     batch_size: int = 256
     n_epochs: int = 5
     gamma: float = 0.98
+    # PPO's reward: the sim's sparse outcome + gamma * Phi(s') - Phi(s) over its shaped terms (policy_env.py); False:
+    # the sim's own reward, which pays the shaped terms every step and so rewards hovering short of success
+    potential_shaping: bool = True
     gae_lambda: float = 0.95
     clip_range: float = 0.1
     ent_coef: float = 0.0

@@ -47,7 +47,7 @@ class PolicyEnv(gym.Env):
                  text_encoder: TextEncoder | None = None, grounding_model: str = "", min_objects: int = 2,
                  max_objects: int = 4, max_episode_steps: int = 150, seed_range: tuple[int, int] = TRAIN_SEEDS,
                  image_size: int = 224, noise_seed: int = 0, ablate: str = "",
-                 timing: TimingRange | None = None) -> None:
+                 timing: TimingRange | None = None, shaping_gamma: float | None = None) -> None:
         from vla_sim.env import CONTROL_HZ, TabletopEnv
 
         if ablate not in ABLATIONS:
@@ -66,6 +66,8 @@ class PolicyEnv(gym.Env):
         self.timing = timing or TimingRange((self.perception.latency_steps,) * 2, (0, 0))
         self.timing.validate()
         self.action_delay = ActionDelay()
+        self.shaping_gamma = shaping_gamma
+        self._potential = 0.0
         self.fix_latency_steps = self.perception.latency_steps
         self.seed_range = seed_range
         self._seed_rng = np.random.default_rng(noise_seed)
@@ -107,6 +109,7 @@ class PolicyEnv(gym.Env):
         self._gripper_prev = self.env.gripper_opening()
         self._perceive(info)
         self._info = info
+        self._potential = self.potential(info)
         return self._obs(), self._with_episode(info)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -116,7 +119,29 @@ class PolicyEnv(gym.Env):
         self.tracker.advance(self.dt)
         self._perceive(info)
         self._info = info
+        if self.shaping_gamma is not None:
+            reward = self.shaped_reward(info, terminated)
         return self._obs(), float(reward), terminated, truncated, self._with_episode(info)
+
+    # ------------------------------------------------------------------ reward
+    def potential(self, info: dict) -> float:
+        """Phi(s): the sim's shaped terms (reach, grasp, progress; each in [0, 1]) with the sim's weights."""
+        w, terms = self.env.reward_weights, info.get("reward_terms") or {}
+        return w.reach * terms.get("reach", 0.0) + w.grasp * terms.get("grasp", 0.0) + w.progress * terms.get(
+            "progress", 0.0)
+
+    def shaped_reward(self, info: dict, terminated: bool) -> float:
+        """The sim's sparse outcome plus potential-based shaping, gamma * Phi(s') - Phi(s) (Ng, Harada and Russell,
+        1999), with Phi = 0 once the episode has ended. The sim's own reward pays the shaped terms every step, so
+        hovering just short of success (an object held below the lift height) earns more than finishing; with a
+        potential difference the best policy is the one that succeeds, as fast as the discount asks."""
+        w = self.env.reward_weights
+        outcome = w.success * float(info.get("is_success", False)) + w.failure * float(
+            info.get("failure_reason") is not None)
+        phi = 0.0 if terminated else self.potential(info)
+        reward = outcome + self.shaping_gamma * phi - self._potential
+        self._potential = phi
+        return reward
 
     # ------------------------------------------------------------------ internals
     def _other_command(self, cmd: dict) -> Command:

@@ -53,13 +53,14 @@ from vla_ros.policy.timing import TimingRange
 DEFAULT_PERCEPTION = models_dir() / "policy" / "perception_model.json"
 
 
-def make_env(rank: int, seed: int, perception: dict, max_steps: int, timing: TimingRange) -> Callable[[], PolicyEnv]:
+def make_env(rank: int, cfg: TrainConfig, perception: dict) -> Callable[[], PolicyEnv]:
     """The constructor of training env `rank` (with its own noise seed), in the form SB3's vector envs take."""
 
     def thunk() -> PolicyEnv:
         torch.set_num_threads(1)
-        return PolicyEnv("model", PerceptionModelParams.from_json(perception), max_episode_steps=max_steps,
-                         seed_range=TRAIN_SEEDS, noise_seed=seed * 1000 + rank, timing=timing)
+        return PolicyEnv("model", PerceptionModelParams.from_json(perception), max_episode_steps=cfg.max_episode_steps,
+                         seed_range=TRAIN_SEEDS, noise_seed=cfg.seed * 1000 + rank, timing=cfg.timing(),
+                         shaping_gamma=cfg.gamma if cfg.potential_shaping else None)
     return thunk
 
 
@@ -245,6 +246,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]
     for name in ("lr", "clip_range", "ent_coef", "bc_weight", "bc_decay", "dart_noise", "dart_fraction", "bc_lr",
                  "target_kl", "gamma"):
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    ap.add_argument("--sim-reward", action="store_true", help="PPO on the sim's own per-step shaped reward instead of "
+                    "its outcome + potential-based shaping")
     ap.add_argument("--fix-latency-steps", default="{}:{}".format(*d.fix_latency_steps),
                     help="range LO:HI (or N) of grounder-fix latency, control steps, per PPO episode")
     ap.add_argument("--action-delay-steps", default="{}:{}".format(*d.action_delay_steps),
@@ -254,6 +257,7 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]
     cfg = replace(d, **{k: getattr(args, k) for k in d.as_dict()
                         if k not in ("model", "fix_latency_steps", "action_delay_steps") and hasattr(args, k)},
                   fix_latency_steps=timing.fix_latency_steps, action_delay_steps=timing.action_delay_steps,
+                  potential_shaping=not args.sim_reward,
                   model=replace(d.model, log_std_init=args.log_std_init))
     cfg.validate()
     return cfg, args
@@ -301,8 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kwargs = policy_kwargs(layout, cfg.model)
     venv_cls = SubprocVecEnv if cfg.n_envs > 1 else DummyVecEnv
-    venv = VecMonitor(venv_cls([make_env(i, cfg.seed, perception.to_json(), cfg.max_episode_steps, cfg.timing())
-                                for i in range(cfg.n_envs)]))
+    venv = VecMonitor(venv_cls([make_env(i, cfg, perception.to_json()) for i in range(cfg.n_envs)]))
     last = out / "checkpoints" / "last.zip"
     ppo_args = dict(learning_rate=cfg.lr, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                     gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef,
