@@ -12,8 +12,10 @@ wall time here, the sim stamps each frame when it renders it):
 - frame -> grounding: arrival of the grounding status for a frame minus that frame's stamp (the status carries it);
 - frame -> action: for each 3-D target the grounding node publishes (its header is the frame's), the first
   JointTrajectory that arrives after it, minus the frame stamp. The policy reads the target when it arrives and
-  uses it at its next 20 Hz tick, so this includes up to one control period of waiting, by design; pairs whose
-  action came more than two periods after the target (the policy was holding or done) are not counted;
+  uses it at its next 20 Hz tick, whose phase it locks to just after fixes arrive (policy_node `phase_lock`);
+  pairs whose action came more than two periods after the target (the policy was holding or done) are not counted;
+- where frame -> grounding goes: frame stamp -> the frame at the grounding node (render, DDS; its status says when)
+  and the node's own work after that;
 - control-loop jitter: inter-arrival times of consecutive actions while acting (gaps over 3 periods are holds and
   not counted), and the policy's own tick compute time and overruns from its status;
 - CPU (% of one core, averaged over the measured period) and resident memory of each node's process group, /proc.
@@ -40,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import rclpy  # noqa: E402
 from geometry_msgs.msg import PointStamped  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
@@ -179,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     node.create_subscription(String, TOPICS.sim_outcome,
                              lambda m: got.outcome.append((time.time(), json.loads(m.data))), 10)
     node.create_subscription(String, TOPICS.sim_instruction, got.instruction.append, LATCHED_QOS)
-    node.create_subscription(Image, TOPICS.image, lambda m: got.camera.append(_seconds(m.header.stamp)),
+    # Frames are counted by their CameraInfo (same stamp, a few hundred bytes): taking every image too would cost
+    # this process CPU the nodes it measures share on 2 cores.
+    node.create_subscription(CameraInfo, TOPICS.camera_info, lambda m: got.camera.append(_seconds(m.header.stamp)),
                              qos_profile_sensor_data)
     command_pub = node.create_publisher(String, TOPICS.command, 10)
     reset_pub = node.create_publisher(String, RESET_TOPIC, 10)
