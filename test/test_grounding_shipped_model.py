@@ -68,3 +68,12 @@ def test_3d_point_from_depth(grounder, scenes):
     assert r.status is Status.FOUND and r.point_camera is not None
     x, y, z = r.point_camera
     assert z == pytest.approx(0.9) and x == pytest.approx((r.pixel[0] - 111.5) * 0.9 / 270.0)
+
+
+def test_confusable_rivals_are_the_candidates_sharing_a_word():
+    g = Grounder(GrounderConfig(device="cpu", num_threads=1, rivals="confusable"))
+    rivals = g.rivals_of("blue ball")
+    assert "blue ball" in rivals and all("blue" in r or "ball" in r for r in rivals)
+    assert len(rivals) < len(g.candidates) and set(rivals) < set(g.candidates)
+    with pytest.raises(ValueError, match="rivals"):
+        Grounder(GrounderConfig(device="cpu", rivals="some"))

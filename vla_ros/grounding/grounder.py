@@ -20,13 +20,17 @@ from vla_ros.grounding.result import GroundingResult, Status
 from vla_ros.vocabulary import ParseError, load_vocabulary
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+RIVALS = ("all", "confusable")
 
 
 @dataclass
 class GrounderConfig:
     """`model`: hub id or local dir ("clipseg-sim" = the shipped offline model). `score_threshold` None means
     the threshold calibrated at training time (from the model dir), else 0.5. `candidates` empty means every
-    "colour shape" phrase of the vocabulary. fp16/bf16 apply on CUDA only; CPU always runs fp32."""
+    "colour shape" phrase of the vocabulary. `rivals`: which candidates compete with the target on each frame,
+    "all" or "confusable" (those sharing a word with it: "blue ball" against the blue things and the balls; the
+    decoder runs once per phrase, so this halves its work with 12 candidates). fp16/bf16 apply on CUDA only; CPU
+    always runs fp32."""
 
     backend: str = "clipseg"  # "clipseg" | "clip"
     model: str = "clipseg-sim"
@@ -37,6 +41,7 @@ class GrounderConfig:
     candidates: tuple[str, ...] = field(default_factory=tuple)
     vocabulary_path: str | None = None
     num_threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    rivals: str = "all"  # "all" | "confusable"
 
 
 class Grounder:
@@ -52,6 +57,8 @@ class Grounder:
             raise RuntimeError("device:=cuda requested but torch sees no CUDA device; use device:=auto or cpu")
         use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
         self.device = torch.device("cuda" if use_cuda else "cpu")
+        if config.rivals not in RIVALS:
+            raise ValueError(f"rivals must be one of {RIVALS}, not {config.rivals!r}")
         if config.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {config.dtype!r}")
         self.dtype = DTYPES[config.dtype] if use_cuda else torch.float32
@@ -91,6 +98,13 @@ class Grounder:
             self.backend.embed(phrases)
         self.candidates = phrases
 
+    def rivals_of(self, phrase: str) -> list[str]:
+        """The candidates the target competes with on a frame (`GrounderConfig.rivals`)."""
+        if self.config.rivals == "all":
+            return self.candidates
+        words = set(phrase.split())
+        return [c for c in self.candidates if words & set(c.split())]
+
     def understands(self, phrase: str) -> bool:
         return self.known_phrases is None or phrase in self.known_phrases
 
@@ -123,7 +137,7 @@ class Grounder:
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"image must be uint8 RGB (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
         with torch.inference_mode():
-            det = self.backend.detect(image_rgb, phrase, self.candidates)
+            det = self.backend.detect(image_rgb, phrase, self.rivals_of(phrase))
         result = GroundingResult(Status.NOT_FOUND, phrase=phrase, score=det.score,
                                  candidate_scores=det.candidate_scores)
         if not det.mask.any() or det.score < self.threshold:

@@ -59,6 +59,9 @@ class GroundingParams:
     dtype: str = param("fp16", "fp16, bf16 or fp32 on CUDA (CPU always runs fp32)")
     score_threshold: float = param(-1.0, "found/not-found threshold; < 0 uses the model's calibrated one")
     candidates: list = param([""], "candidate phrases ([''] = every 'colour shape' of the vocabulary)")
+    rivals: str = param("all", "which candidates compete with the target on each frame: all, or confusable (those "
+                               "sharing a word with it; the decoder runs once per phrase: benchmarks/results/"
+                               "grounding.rivals_confusable.md)")
     depth_max_age_s: float = param(0.2, "use depth only if its stamp is this close to the colour frame")
     max_image_size: int = param(2048, "largest accepted image width or height, px: bigger colour or depth frames "
                                       "(a 4K camera) are rejected and counted; the model sees a few hundred px anyway")
@@ -152,7 +155,7 @@ class GroundingNode(ModelNode):
         self.grounder = Grounder(GrounderConfig(
             backend=self.p.backend, model=self.p.model, device=self.p.device, dtype=self.p.dtype,
             score_threshold=None if self.p.score_threshold < 0 else self.p.score_threshold,
-            candidates=tuple(c for c in self.p.candidates if c), num_threads=self.p.num_threads))
+            candidates=tuple(c for c in self.p.candidates if c), num_threads=self.p.num_threads, rivals=self.p.rivals))
 
     def stop(self) -> None:
         for sub in self.subs:
