@@ -1,13 +1,15 @@
-"""Policy success and speed: `python benchmarks/policy_bench.py [--quick] [--episodes N]`.
+"""Policy success and speed: `python benchmarks/policy_bench.py [--quick] [--episodes N] [--only PREFIXES]`.
 
 Success per verb on evaluation seeds (>= 1,000,000, never used in training or for any choice) with the real
-grounder in the loop, for the shipped policy (the training run's best validation checkpoint) beside the same
-run's last BC + PPO checkpoint, the scripted expert (privileged state), uniform random actions and PPO from
-scratch (same wall-clock budget as the shipped run);
-the shipped policy also with exact object positions (what perception costs) and on crowded scenes
-(5-6 objects). 95% Wilson intervals. Speed: the policy's forward pass and a whole observation -> action step
-on one CPU thread, p50/p99. Training: wall time and steps to 90% validation pick success, from the shipped
-contract. Writes benchmarks/results/policy.{json,md} and policy_success.png (the shipped run's curve).
+grounder in the loop, for the shipped policy (BC + PPO, the run's best validation snapshot) beside the behaviour
+clone it started from (BC only), BC + PPO on the sim's own per-step reward and PPO from scratch (earlier runs), the
+scripted expert (privileged state) and uniform random actions; the shipped policy also with exact object positions
+(what perception costs), with the fitted perception model, with ablated language inputs and on crowded scenes
+(5-6 objects). The node graph's timing (fixes 3 control steps late, actions 1 or 2 steps late: timing.py) for
+shipped, BC only and the expert, with the fitted perception model. 95% Wilson intervals. Speed: the policy's forward
+pass and a whole observation -> action step on one CPU thread, p50/p99. Training: wall time and steps to 90%
+validation pick success, from the shipped contract. `--only` reruns the named rows and keeps the others from the
+existing results. Writes benchmarks/results/policy.{json,md} and policy_success.png (the shipped run's curve).
 """
 from __future__ import annotations
 
@@ -35,16 +37,22 @@ BASELINES = ROOT / "benchmarks" / "checkpoints"
 RESULTS = ROOT / "benchmarks" / "results"
 SEEDS = 1_000_000
 CROWDED_SEEDS = 1_100_000
-SHIPPED_ROW = "shipped (best validation checkpoint: behaviour cloning, 0 PPO steps)"
+SHIPPED_ROW = "shipped: BC + PPO (650k PPO steps with actions 2 steps late; best validation snapshot)"
+BC_ROW = "BC only: the behaviour clone PPO starts from"
+# The node graph's timing (vla_ros/policy/timing.py): fixes 3 control steps after their frame, actions 1 step late
+# (what the DDS graph measured) or 2 (a slower controller). Fitted perception model: the timing is what varies.
+GRAPH_TIMINGS = {"graph timing": ((3, 3), (1, 1)), "slow arm": ((3, 3), (2, 2))}
 
 
 def conditions(n: int, n_crowded: int, n_scratch: int) -> list[dict]:
     std = {"seeds": list(range(SEEDS, SEEDS + n)), "min_objects": 2, "max_objects": 4}
-    return [
+    rows = [
         {"name": SHIPPED_ROW, "policy": "checkpoint", "checkpoint": SHIPPED, "grounder": "real", **std},
-        {"name": "BC + PPO (the same run's last checkpoint, 1800 s of PPO)", "policy": "checkpoint",
-         "checkpoint": BASELINES / "bc_ppo", "grounder": "real", **std},
-        {"name": "PPO from scratch (same wall time)", "policy": "checkpoint", "checkpoint": BASELINES / "ppo_scratch",
+        {"name": BC_ROW, "policy": "checkpoint", "checkpoint": BASELINES / "bc_only", "grounder": "real", **std},
+        {"name": "BC + PPO on the sim's per-step reward (earlier run, 1800 s)", "policy": "checkpoint",
+         "checkpoint": BASELINES / "bc_ppo_sim_reward", "grounder": "real", **std},
+        {"name": "PPO from scratch (sim's per-step reward, earlier run)", "policy": "checkpoint",
+         "checkpoint": BASELINES / "ppo_scratch",
          "grounder": "real", **{**std, "seeds": list(range(SEEDS, SEEDS + n_scratch))}},
         {"name": "scripted expert (privileged state)", "policy": "expert", "checkpoint": None, "grounder": "oracle",
          **std},
@@ -60,6 +68,18 @@ def conditions(n: int, n_crowded: int, n_scratch: int) -> list[dict]:
         {"name": "shipped, crowded (5-6 objects)", "policy": "checkpoint", "checkpoint": SHIPPED, "grounder": "real",
          "seeds": list(range(CROWDED_SEEDS, CROWDED_SEEDS + n_crowded)), "min_objects": 5, "max_objects": 6},
     ]
+    for label, timing in GRAPH_TIMINGS.items():
+        (lat, _), (delay, _) = timing
+        what = f"{label}: fixes {lat} steps late, actions {delay} late"
+        rows += [
+            {"name": f"{what}; shipped", "policy": "checkpoint", "checkpoint": SHIPPED, "grounder": "model",
+             "timing": timing, **std},
+            {"name": f"{what}; BC only", "policy": "checkpoint", "checkpoint": BASELINES / "bc_only",
+             "grounder": "model", "timing": timing, **std},
+            {"name": f"{what}; scripted expert", "policy": "expert", "checkpoint": None, "grounder": "oracle",
+             "timing": timing, **std},
+        ]
+    return rows
 
 
 def latency(checkpoint: Path, calls: int) -> dict:
@@ -226,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[policy_bench] {c['name']} ...", flush=True)
         r = evaluate(c["policy"], str(c["checkpoint"]) if c["checkpoint"] else None, c["seeds"], verbs,
                      c["grounder"], c["min_objects"], c["max_objects"], workers=args.workers,
-                     ablate=c.get("ablate", ""))
+                     ablate=c.get("ablate", ""), timing=c.get("timing"))
         r.pop("frames")
         r["checkpoint"] = str(Path(c["checkpoint"]).relative_to(ROOT)) if c["checkpoint"] else None
         report["conditions"].append({"name": c["name"], **r})
