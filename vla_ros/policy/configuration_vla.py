@@ -48,7 +48,7 @@ class TrainConfig:
     # PPO
     total_steps: int = 1_000_000
     critic_warmup_steps: int = 40_000
-    lr: float = 1e-4
+    lr: float = 3e-5  # 1e-4 hit the KL limit on every update (README, Training)
     n_steps: int = 1024  # per env per rollout
     batch_size: int = 256
     n_epochs: int = 5
@@ -61,7 +61,7 @@ class TrainConfig:
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    target_kl: float = 0.05  # <= 0: no early stop on KL
+    target_kl: float = 0.02  # <= 0: no early stop on KL
     bc_weight: float = 1.0  # weight of the BC term after each PPO update, decayed geometrically
     bc_decay: float = 0.97  # per PPO iteration
     bc_steps_per_update: int = 20
@@ -70,10 +70,11 @@ class TrainConfig:
     eval_episodes_per_verb: int = 30
     checkpoint_every_steps: int = 25_000
     max_episode_steps: int = 150
-    # the node graph's timing in the PPO and validation envs, drawn per episode (vla_ros/policy/timing.py); the
-    # demonstrations keep the library loop's timing: the expert sees the present, so it cannot show acting late
-    fix_latency_steps: tuple[int, int] = (1, 3)
-    action_delay_steps: tuple[int, int] = (0, 2)
+    # the timing of the PPO and validation envs, ranges drawn per episode (vla_ros/policy/timing.py): fixes 3 control
+    # steps after their frame, actions 2 steps late (a slower arm than the graph's 2-3 and 0-1). The demonstrations
+    # keep the library loop's timing: the expert sees the present, so it cannot show acting late
+    fix_latency_steps: tuple[int, int] = (3, 3)
+    action_delay_steps: tuple[int, int] = (2, 2)
     torch_threads: int = 1
     model: VLAConfig = field(default_factory=lambda: VLAConfig(share_extractor=False))
 
