@@ -333,7 +333,8 @@ def compare_with_policy_bench(episodes: list[Episode]) -> dict | None:
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
-    cond = next((c for c in report.get("conditions", []) if c["name"].startswith("shipped (")), None)
+    cond = next((c for c in report.get("conditions", []) if c.get("checkpoint") == "models/policy"
+                 and c.get("grounder") == "real" and c.get("min_objects") == 2 and not c.get("timing")), None)
     if cond is None:
         return None
     library = {(e["verb"], e["seed"]): e for e in cond.get("episodes", [])}
