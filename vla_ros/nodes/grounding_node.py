@@ -59,9 +59,9 @@ class GroundingParams:
     dtype: str = param("fp16", "fp16, bf16 or fp32 on CUDA (CPU always runs fp32)")
     score_threshold: float = param(-1.0, "found/not-found threshold; < 0 uses the model's calibrated one")
     candidates: list = param([""], "candidate phrases ([''] = every 'colour shape' of the vocabulary)")
-    rivals: str = param("all", "which candidates compete with the target on each frame: all, or confusable (those "
-                               "sharing a word with it; the decoder runs once per phrase: benchmarks/results/"
-                               "grounding.rivals_confusable.md)")
+    rivals: str = param("confusable", "which candidates compete with the target on each frame: confusable (those "
+                                      "sharing a word with it; the decoder runs once per phrase) or all "
+                                      "(benchmarks/results/grounding.md, grounding.rivals_all.md)")
     depth_max_age_s: float = param(0.2, "use depth only if its stamp is this close to the colour frame")
     max_image_size: int = param(2048, "largest accepted image width or height, px: bigger colour or depth frames "
                                       "(a 4K camera) are rejected and counted; the model sees a few hundred px anyway")
