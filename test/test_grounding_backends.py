@@ -88,7 +88,9 @@ def test_clipseg_result_geometry_and_depth(clipseg_dir):
     img = scene()
     depth = np.full(img.shape[:2], 1.25, np.float32)
     r = g.ground(img, "pick up the blue block", depth=depth, intrinsics=(100.0, 100.0, 80.0, 60.0))
-    assert r.phrase == "blue block" and set(r.candidate_scores) == set(g.candidates)
+    # scored: the target and the candidates sharing a word with it (rivals=confusable, the default)
+    assert r.phrase == "blue block" and set(r.candidate_scores) == set(g.rivals_of("blue block"))
+    assert set(g.rivals_of("blue block")) == {c for c in g.candidates if "blue" in c or "block" in c}
     if r.status is Status.FOUND:  # a random model may or may not claim a region; if it does, geometry follows
         assert r.mask.shape == img.shape[:2] and r.mask[r.pixel[1], r.pixel[0]]
         u0, v0, u1, v1 = r.bbox

@@ -29,8 +29,9 @@ class GrounderConfig:
     the threshold calibrated at training time (from the model dir), else 0.5. `candidates` empty means every
     "colour shape" phrase of the vocabulary. `rivals`: which candidates compete with the target on each frame,
     "all" or "confusable" (those sharing a word with it: "blue ball" against the blue things and the balls; the
-    decoder runs once per phrase, so this halves its work with 12 candidates). fp16/bf16 apply on CUDA only; CPU
-    always runs fp32."""
+    decoder runs once per phrase, so this halves its work with 12 candidates); clipseg only: the clip backend's
+    scores are a softmax over the phrases, calibrated with every candidate, so it always takes all. fp16/bf16 apply
+    on CUDA only; CPU always runs fp32."""
 
     backend: str = "clipseg"  # "clipseg" | "clip"
     model: str = "clipseg-sim"
@@ -100,7 +101,7 @@ class Grounder:
 
     def rivals_of(self, phrase: str) -> list[str]:
         """The candidates the target competes with on a frame (`GrounderConfig.rivals`)."""
-        if self.config.rivals == "all":
+        if self.config.rivals == "all" or self.config.backend != "clipseg":
             return self.candidates
         words = set(phrase.split())
         return [c for c in self.candidates if words & set(c.split())]
