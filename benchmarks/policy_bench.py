@@ -79,6 +79,9 @@ def conditions(n: int, n_crowded: int, n_scratch: int) -> list[dict]:
             {"name": f"{what}; scripted expert", "policy": "expert", "checkpoint": None, "grounder": "oracle",
              "timing": timing, **std},
         ]
+        if label == "slow arm":  # the shipped PPO stage's own env, without demonstrations, same wall time
+            rows.append({"name": f"{what}; PPO from scratch in this env (same wall time)", "policy": "checkpoint",
+                         "checkpoint": BASELINES / "ppo_scratch_lag", "grounder": "model", "timing": timing, **std})
     return rows
 
 
