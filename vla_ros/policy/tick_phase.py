@@ -72,8 +72,13 @@ class TickPhaseLock:
         if spread > self.cfg.max_phase_spread:
             return None
         stamp_phase = (math.atan2(s, c) / (2.0 * math.pi)) % 1.0 * self.period
-        lead = float(np.quantile(self.latencies, self.cfg.quantile)) + self.cfg.margin_s
-        return (stamp_phase + lead) % self.period
+        return (stamp_phase + self.lead_s()) % self.period
+
+    def lead_s(self) -> float | None:
+        """How long after a frame's stamp the tick should come: the latency quantile plus the margin."""
+        if not self.latencies:
+            return None
+        return float(np.quantile(self.latencies, self.cfg.quantile)) + self.cfg.margin_s
 
     def next_period(self, tick_s: float) -> float:
         """Called in each tick with its time (the stamps' clock): the timer period to set now."""
@@ -95,8 +100,7 @@ class TickPhaseLock:
     def summary(self) -> dict:
         """For the node's status: whether it is locked, the lead after each frame, the last phase error."""
         target = self.target_phase()
-        lead = (float(np.quantile(self.latencies, self.cfg.quantile)) + self.cfg.margin_s
-                if self.latencies else None)
+        lead = self.lead_s()
         return {"locked": target is not None and self.last_error_s is not None
                 and abs(self.last_error_s) <= self.cfg.max_shift_s,
                 "lead_ms": None if lead is None else round(lead * 1000, 1),
